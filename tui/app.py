@@ -1,0 +1,149 @@
+"""The console: the fault panel on top, live sessions and transfers, the log, the footer.
+
+The server runs on a thread worker with its own IOLoop. The UI never calls into it: it
+sets rules on the board and drains the event queue on a timer (DESIGN.md §3-4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterable
+from functools import partial
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from .faults import PICKER_CODES
+from .server import FaultServer
+from .widgets.fault_panel import FaultPanel, FaultRow
+from .widgets.help import HelpScreen
+from .widgets.live import EventLog, SessionTable, TransferTable
+
+REFRESH_INTERVAL = 1 / 15  # seconds between drains of the event queue
+EVENT_QUEUE_SIZE = 50_000
+
+_CODE_KEYS = Binding.Group("Code", compact=True)
+
+
+class FaultConsole(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "FTP Fault Console"
+    BINDINGS = [
+        Binding("u", "toggle('upload')", "Upload fault", id="toggle-upload",
+                tooltip="Arm/disarm the upload fault (final reply of STOR/APPE/STOU) and focus its row"),
+        Binding("d", "toggle('download')", "Download fault", id="toggle-download",
+                tooltip="Arm/disarm the download fault (final reply of RETR) and focus its row"),
+        *(
+            Binding(str(n), f"code({code})", str(code), id=f"code-{code}", group=_CODE_KEYS,
+                    tooltip=f"Set the focused row's code to {code}")
+            for n, code in enumerate(PICKER_CODES, start=1)
+        ),
+        Binding("x", "disarm_all", "Disarm all", id="disarm-all", tooltip="Disarm every fault"),
+        Binding("c", "clear_log", "Clear log", id="clear-log", tooltip="Clear the log"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help",
+                tooltip="Show every key and fault code"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the server and quit (also Ctrl+Q)"),
+    ]
+
+    def __init__(self, server: FaultServer) -> None:
+        super().__init__()
+        self.server = server
+        self.feed = server.bus.subscribe(maxlen=EVENT_QUEUE_SIZE)
+        self.dropped_seen = 0
+        self.status_text = ""
+        self.last_row: FaultRow | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        yield FaultPanel(self.server.board, id="faults")
+        with Horizontal(id="tables"):
+            yield SessionTable(id="sessions")
+            yield TransferTable(id="transfers")
+        yield EventLog(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.run_worker(self.server.serve, name="ftp-server", thread=True)
+        self.set_interval(REFRESH_INTERVAL, self.refresh_views)
+        self.refresh_views()
+        try:  # Textual does not handle SIGTERM: stop cleanly and restore the terminal
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+    def on_unmount(self) -> None:
+        try:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        self.server.stop()
+        self.server.wait_stopped(2)
+        self.server.bus.unsubscribe(self.feed)
+
+    # --- the one place server news reaches the screen
+
+    def refresh_views(self) -> None:
+        batch = self.feed.drain()
+        log = self.query_one(EventLog)
+        if batch:
+            self.query_one(SessionTable).apply(batch)
+            self.query_one(TransferTable).apply(batch)
+            log.apply(batch)
+        if self.feed.dropped != self.dropped_seen:
+            log.write_line(f"... {self.feed.dropped - self.dropped_seen} events dropped (console too slow)")
+            self.dropped_seen = self.feed.dropped
+        self.query_one(FaultPanel).sync()
+        status = (
+            f"[b]{self.server.url}[/b]  root [b]{self.server.root}[/b]  "
+            f"user [b]{self.server.settings.user}[/b]  "
+            f"faults armed [b]{self.server.board.armed_count()}[/b]"
+        )
+        if status != self.status_text:
+            self.status_text = status
+            self.query_one("#status", Static).update(status)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Errors from the server thread end up here, and only here."""
+        if event.worker.name == "ftp-server" and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.query_one(EventLog).write_line(f"ERROR server stopped: {error!r}")
+            self.notify(f"The FTP server stopped: {error}", severity="error", timeout=30)
+
+    # --- actions (keys, footer, command palette)
+
+    def action_toggle(self, point: str) -> None:
+        self.last_row = self.query_one(FaultPanel).toggle(point)
+
+    def action_code(self, code: int) -> None:
+        panel = self.query_one(FaultPanel)
+        row = panel.current_row() or self.last_row or panel.row_for("upload")
+        if not row.is_attached:
+            row = panel.row_for("upload")
+        panel.set_code(row, code)
+        self.last_row = row
+
+    def action_disarm_all(self) -> None:
+        self.server.board.disarm_all()
+        self.query_one(FaultPanel).sync()
+
+    def action_clear_log(self) -> None:
+        self.query_one(EventLog).clear()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.id != "quit":
+                yield SystemCommand(
+                    f"{binding.description} ({binding.key_display or binding.key})"
+                    if binding.group is None else f"Set code {binding.description} (key {binding.key})",
+                    binding.tooltip,
+                    partial(self.run_action, binding.action),
+                )

@@ -1,0 +1,143 @@
+"""What the server tells the world, and the bounded queues that carry it across threads.
+
+The server thread only ever appends to a ``deque(maxlen=...)``: it never waits for a
+reader. Readers (the console's refresh timer, the headless printer, tests) drain in
+batches. When a reader falls behind, the oldest events are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+
+# Kinds of event, in the order a session produces them.
+SESSION_OPEN = "session.open"
+LOGIN = "login"
+COMMAND = "command"
+REPLY = "reply"
+PROGRESS = "transfer.progress"
+TRANSFER = "transfer"
+FAULT = "fault"
+SESSION_CLOSE = "session.close"
+ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened; fields that do not apply to a kind keep their default."""
+
+    seq: int
+    time: float
+    kind: str
+    session: int = 0
+    address: str = ""
+    user: str = ""
+    ok: bool = True
+    command: str = ""
+    arg: str = ""
+    code: int = 0
+    text: str = ""
+    cwd: str = ""
+    transfer: int = 0
+    path: str = ""
+    direction: str = ""
+    bytes: int = 0
+    size: int = -1
+    elapsed: float = 0.0
+    rule: str = ""
+    point: str = ""
+
+    def to_dict(self) -> dict:
+        """The event as JSON-ready data, without fields left at their default."""
+        defaults = _DEFAULTS
+        return {k: v for k, v in asdict(self).items() if k in _ALWAYS or v != defaults[k]}
+
+
+_ALWAYS = {"seq", "time", "kind", "session"}
+_DEFAULTS = {f: getattr(Event(0, 0.0, ""), f) for f in Event.__dataclass_fields__}
+
+
+class Subscription:
+    """A bounded queue of events for one reader."""
+
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = maxlen
+        self.dropped = 0
+        self._queue: deque[Event] = deque(maxlen=maxlen)
+
+    def put(self, event: Event) -> None:
+        if len(self._queue) == self.maxlen:
+            self.dropped += 1
+        self._queue.append(event)
+
+    def drain(self) -> list[Event]:
+        """Everything queued so far, oldest first."""
+        queue = self._queue
+        out = []
+        try:
+            while True:
+                out.append(queue.popleft())
+        except IndexError:
+            return out
+
+
+class EventBus:
+    """Fans events out to subscribers. ``emit`` is cheap and never blocks."""
+
+    def __init__(self) -> None:
+        self._seq = itertools.count(1)
+        self._subs: tuple[Subscription, ...] = ()
+        self._lock = threading.Lock()
+
+    def subscribe(self, maxlen: int = 10_000) -> Subscription:
+        sub = Subscription(maxlen)
+        with self._lock:
+            self._subs = (*self._subs, sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs = tuple(s for s in self._subs if s is not sub)
+
+    def emit(self, kind: str, session: int = 0, **fields) -> Event:
+        event = Event(next(self._seq), time.time(), kind, session, **fields)
+        for sub in self._subs:
+            sub.put(event)
+        return event
+
+
+def format_event(event: Event) -> str | None:
+    """One readable log line for an event, or None for kinds that are not logged."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
+    stamp += f".{int(event.time * 1000) % 1000:03d}"
+    who = f"#{event.session}" if event.session else "--"
+    kind = event.kind
+    if kind == COMMAND:
+        line = f"<- {event.command} {event.arg}".rstrip()
+    elif kind == REPLY:
+        line = f"-> {event.code} {event.text}"
+    elif kind == FAULT:
+        line = (
+            f"FAULT {event.point} -> {event.code} {event.text}"
+            f" ({event.command} {event.path}, rule {event.rule})"
+        )
+    elif kind == TRANSFER:
+        result = event.code or "no reply"
+        line = (
+            f"transfer {event.direction} {event.path} {event.bytes} B"
+            f" in {event.elapsed:.3f} s -> {result}"
+        )
+    elif kind == SESSION_OPEN:
+        line = f"session opened from {event.address}"
+    elif kind == SESSION_CLOSE:
+        line = f"session closed ({event.address})"
+    elif kind == LOGIN:
+        line = f"login {event.user} {'ok' if event.ok else 'FAILED'}"
+    elif kind == ERROR:
+        line = f"ERROR {event.text}"
+    else:
+        return None
+    return f"{stamp} {who} {line}"

@@ -1,0 +1,21 @@
+"""Everything a server is configured with, typed in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PASSIVE_PORTS = range(60000, 65536)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 2121
+    root: Path = Path("ftp_data")
+    user: str = "testuser"
+    password: str = "testpass"
+    perm: str = "elradfmw"
+    passive_ports: range | None = DEFAULT_PASSIVE_PORTS
+    masquerade: str | None = None
+    anonymous: bool = False

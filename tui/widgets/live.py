@@ -1,0 +1,180 @@
+"""Live views fed from the event queue in batches: sessions, transfers and the log.
+
+Each view takes a whole batch, folds it into the latest state per row and touches every
+row once, so a flood of events costs one update per row per refresh, not one per event.
+All three are bounded.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual.widgets import DataTable, Log
+
+from .. import events as ev
+from ..events import Event, format_event
+
+MAX_CLOSED_SESSIONS = 20
+MAX_TRANSFERS = 200
+MAX_LOG_LINES = 5000
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def progress_bar(done: int, size: int, width: int = 10) -> str:
+    if size <= 0:
+        return "100%" if size == 0 else ""
+    frac = min(1.0, done / size)
+    filled = int(frac * width)
+    return "█" * filled + "░" * (width - filled) + f" {frac:4.0%}"
+
+
+class SessionTable(DataTable):
+    COLUMNS = ("#", "client", "user", "state", "command", "cwd")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self.border_title = "Sessions"
+        self.sessions: dict[int, dict] = {}
+        self.closed_order: list[int] = []
+
+    def on_mount(self) -> None:
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+
+    def apply(self, batch: Iterable[Event]) -> None:
+        touched: dict[int, dict] = {}
+        for event in batch:
+            sid = event.session
+            if not sid:
+                continue
+            kind = event.kind
+            state = self.sessions.get(sid)
+            if kind == ev.SESSION_OPEN:
+                state = self.sessions[sid] = {
+                    "#": str(sid), "client": event.address, "user": "", "state": "connected",
+                    "command": "", "cwd": "",
+                }
+            elif state is None:
+                continue
+            elif kind == ev.LOGIN:
+                if event.ok:
+                    state.update(user=event.user, state="logged in", cwd=event.cwd)
+                else:
+                    state.update(user=event.user, state="login failed")
+            elif kind == ev.COMMAND:
+                state["command"] = f"{event.command} {event.arg}".strip()
+            elif kind == ev.REPLY:
+                if event.cwd:
+                    state["cwd"] = event.cwd
+            elif kind == ev.PROGRESS:
+                state["state"] = f"{event.direction}ing"
+            elif kind == ev.TRANSFER:
+                state["state"] = "logged in"
+            elif kind == ev.SESSION_CLOSE:
+                state["state"] = "closed"
+                self.closed_order.append(sid)
+            touched[sid] = state
+        for sid, state in touched.items():
+            key = str(sid)
+            if key in self.rows:
+                for column, value in state.items():
+                    self.update_cell(key, column, value)
+            else:
+                self.add_row(*state.values(), key=key)
+        while len(self.closed_order) > MAX_CLOSED_SESSIONS:
+            sid = self.closed_order.pop(0)
+            self.sessions.pop(sid, None)
+            if str(sid) in self.rows:
+                self.remove_row(str(sid))
+
+
+class TransferTable(DataTable):
+    COLUMNS = ("#", "session", "file", "dir", "bytes", "rate", "progress", "result")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self.border_title = "Transfers"
+        self.fired_rules: dict[int, str] = {}  # transfer id -> the rule that fired on it
+        self.shown: OrderedDict[str, None] = OrderedDict()  # row keys, oldest first
+
+    def on_mount(self) -> None:
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+
+    def apply(self, batch: Iterable[Event]) -> None:
+        latest: dict[int, Event] = {}
+        for event in batch:
+            if event.kind in (ev.PROGRESS, ev.TRANSFER) and event.transfer:
+                latest[event.transfer] = event
+            elif event.kind == ev.FAULT and event.transfer:
+                self.fired_rules[event.transfer] = event.rule
+        for tid, event in latest.items():
+            self.show_transfer(tid, event)
+        while len(self.shown) > MAX_TRANSFERS:
+            key, _ = self.shown.popitem(last=False)
+            self.remove_row(key)
+
+    def show_transfer(self, tid: int, event: Event) -> None:
+        rate = event.bytes / event.elapsed if event.elapsed > 0 else 0
+        progress = progress_bar(event.bytes, event.size) if event.direction == "download" else ""
+        if event.kind == ev.TRANSFER:
+            rule = self.fired_rules.pop(tid, "")
+            if event.code == 226:
+                result = Text("226", style="green")
+            elif rule:
+                result = Text(f"{event.code} ⚡ {rule}", style="bold red")
+            else:
+                result = Text(str(event.code or "no reply"), style="yellow")
+        else:
+            result = Text("…", style="dim")
+        row = {
+            "#": str(tid), "session": f"#{event.session}", "file": event.path,
+            "dir": event.direction, "bytes": human_bytes(event.bytes),
+            "rate": f"{human_bytes(rate)}/s" if rate else "", "progress": progress,
+            "result": result,
+        }
+        key = str(tid)
+        if key in self.shown:
+            for column, value in row.items():
+                self.update_cell(key, column, value)
+        else:
+            self.add_row(*row.values(), key=key)
+            self.shown[key] = None
+            self.move_cursor(row=self.row_count - 1)
+
+
+class FaultHighlighter(Highlighter):
+    """Fired faults stand out; other error replies are tinted."""
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        if " FAULT " in plain:
+            text.stylize("bold white on dark_red")
+        elif " ERROR " in plain:
+            text.stylize("bold red")
+        elif " -> 4" in plain or " -> 5" in plain:
+            text.stylize("yellow")
+        elif " <- " in plain:
+            text.stylize("cyan")
+
+
+class EventLog(Log):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(highlight=True, max_lines=MAX_LOG_LINES, **kwargs)
+        self.highlighter = FaultHighlighter()
+        self.border_title = "Log"
+
+    def apply(self, batch: Iterable[Event]) -> None:
+        lines = [line for line in map(format_event, batch) if line]
+        if lines:
+            self.write_lines(lines)
