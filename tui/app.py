@@ -68,6 +68,12 @@ class FaultConsole(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # kept, not queried: the help screen or palette may be the active screen
+        self.panel = self.query_one(FaultPanel)
+        self.sessions = self.query_one(SessionTable)
+        self.transfers = self.query_one(TransferTable)
+        self.log_view = self.query_one(EventLog)
+        self.status_bar = self.query_one("#status", Static)
         self.run_worker(self.server.serve, name="ftp-server", thread=True)
         self.set_interval(REFRESH_INTERVAL, self.refresh_views)
         self.refresh_views()
@@ -89,15 +95,14 @@ class FaultConsole(App[None]):
 
     def refresh_views(self) -> None:
         batch = self.feed.drain()
-        log = self.query_one(EventLog)
         if batch:
-            self.query_one(SessionTable).apply(batch)
-            self.query_one(TransferTable).apply(batch)
-            log.apply(batch)
+            self.sessions.apply(batch)
+            self.transfers.apply(batch)
+            self.log_view.apply(batch)
         if self.feed.dropped != self.dropped_seen:
-            log.write_line(f"... {self.feed.dropped - self.dropped_seen} events dropped (console too slow)")
+            self.log_view.write_line(f"... {self.feed.dropped - self.dropped_seen} events dropped (console too slow)")
             self.dropped_seen = self.feed.dropped
-        self.query_one(FaultPanel).sync()
+        self.panel.sync()
         status = (
             f"[b]{self.server.url}[/b]  root [b]{self.server.root}[/b]  "
             f"user [b]{self.server.settings.user}[/b]  "
@@ -105,22 +110,22 @@ class FaultConsole(App[None]):
         )
         if status != self.status_text:
             self.status_text = status
-            self.query_one("#status", Static).update(status)
+            self.status_bar.update(status)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Errors from the server thread end up here, and only here."""
         if event.worker.name == "ftp-server" and event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.query_one(EventLog).write_line(f"ERROR server stopped: {error!r}")
+            self.log_view.write_line(f"ERROR server stopped: {error!r}")
             self.notify(f"The FTP server stopped: {error}", severity="error", timeout=30)
 
     # --- actions (keys, footer, command palette)
 
     def action_toggle(self, point: str) -> None:
-        self.last_row = self.query_one(FaultPanel).toggle(point)
+        self.last_row = self.panel.toggle(point)
 
     def action_code(self, code: int) -> None:
-        panel = self.query_one(FaultPanel)
+        panel = self.panel
         row = panel.current_row() or self.last_row or panel.row_for("upload")
         if not row.is_attached:
             row = panel.row_for("upload")
@@ -129,10 +134,10 @@ class FaultConsole(App[None]):
 
     def action_disarm_all(self) -> None:
         self.server.board.disarm_all()
-        self.query_one(FaultPanel).sync()
+        self.panel.sync()
 
     def action_clear_log(self) -> None:
-        self.query_one(EventLog).clear()
+        self.log_view.clear()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))

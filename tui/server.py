@@ -182,12 +182,12 @@ class FaultFTPHandler(FTPHandler):
 def prepare_root(root: Path) -> Path:
     """Make sure the FTP root exists and is writable; ServerError otherwise."""
     root = Path(root).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ServerError(f"root {root} is not a directory")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ServerError(f"cannot create root {root}: {err.strerror}") from None
-    if not root.is_dir():
-        raise ServerError(f"root {root} is not a directory")
     if not os.access(root, os.W_OK | os.X_OK):
         raise ServerError(f"root {root} is not writable")
     return root.resolve()
@@ -231,11 +231,13 @@ class FaultServer:
             self._ftpd = FTPServer((settings.host, settings.port), handler, ioloop=self.ioloop)
         except OSError as err:
             self.ioloop.close()
+            # pyftpdlib wraps the socket's error in another OSError
+            err = err.args[0] if err.args and isinstance(err.args[0], OSError) else err
             where = f"{settings.host}:{settings.port}"
             if err.errno == errno.EADDRINUSE:
                 raise ServerError(f"cannot listen on {where}: port {settings.port} is already in use") from None
             reason = err.strerror or str(err)
-            raise ServerError(f"cannot listen on {where}: {reason}") from None
+            raise ServerError(f"cannot listen on {where}: {reason[:1].lower()}{reason[1:]}") from None
         self.host, self.port = self._ftpd.address[:2]
         self._stop = threading.Event()
         self._stopped = threading.Event()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -22,26 +22,17 @@ class HelpScreen(ModalScreen[None]):
         self.bindings = bindings
 
     def compose(self) -> ComposeResult:
-        keys = Table.grid(padding=(0, 2))
-        keys.add_column(style="bold")
-        keys.add_column()
-        for binding in self.bindings:
-            keys.add_row(binding.key_display or self.app.get_key_display(binding), binding.tooltip or binding.description)
-        points = Table.grid(padding=(0, 2))
-        points.add_column(style="bold")
-        points.add_column()
-        for point in POINTS.values():
-            points.add_row(point.name, point.description)
-        codes = Table.grid(padding=(0, 2))
-        codes.add_column(style="bold")
-        codes.add_column()
-        for n, code in enumerate(PICKER_CODES, start=1):
-            codes.add_row(f"{n} -> {code}", default_message(code))
+        keys = "\n".join(
+            f"  [b]{escape(b.key_display or self.app.get_key_display(b)):<8}[/b]{escape(b.tooltip or b.description)}"
+            for b in self.bindings
+        )
+        points = "\n".join(f"  [b]{p.name:<10}[/b]{escape(p.description)}" for p in POINTS.values())
+        codes = "\n".join(
+            f"  [b]{n} -> {code}[/b]  {escape(default_message(code))}"
+            for n, code in enumerate(PICKER_CODES, start=1)
+        )
         with VerticalScroll(id="help-body"):
-            yield Static("[b]Keys[/b]")
-            yield Static(keys)
-            yield Static("\n[b]Fault points[/b]")
-            yield Static(points)
-            yield Static("\n[b]Codes (keys 1-5 set the focused row)[/b]")
-            yield Static(codes)
+            yield Static(f"[b]Keys[/b]\n{keys}\n  [b]{'ctrl+p':<8}[/b]Command palette: the same actions by name")
+            yield Static(f"\n[b]Fault points[/b]\n{points}")
+            yield Static(f"\n[b]Codes (keys 1-5 set the focused row)[/b]\n{codes}")
             yield Static("\n[dim]Esc, ? or q closes this help.[/dim]")

@@ -1,0 +1,556 @@
+#!/usr/bin/env python3
+"""Benchmark: what the fault console costs next to a bare pyftpdlib server.
+
+One run measures, side by side:
+
+1. Throughput over loopback with curl: RETR of a big file and STOR of another, against a
+   bare pyftpdlib server (plain FTPHandler, private IOLoop on a thread) and the headless
+   FaultServer, with no rules and with a rule armed that does not match the transfer
+   (``upload=451`` while downloading, ``download=426`` while uploading). Each server runs
+   in a subprocess of its own (a whole interpreter and GIL, as in real use). The variants
+   are interleaved over several rounds and the median is kept, so machine noise hits them
+   alike. MB/s is 10^6 bytes per second of curl's time_total (connect and login take about
+   a millisecond of it). The server's CPU time per run is read from the child as well: it
+   is steadier than MB/s on a busy machine and shows what the fault layer itself costs.
+2. The Textual console under a flood: the real FaultConsole runs headless (run_test) in
+   a subprocess, so the peak RSS is the console's own, while client processes loop
+   STOR+RETR of a few KiB with ftplib as fast as it answers. It presses "u" to arm the
+   upload fault and measures the time until an upload really got the fault, presses "u"
+   again and measures until an upload that started after it got a 226; it also notes when
+   the panel's state label read ARMED/off, the peak RSS, the events/s and drops.
+3. A markdown table of every figure with its target and PASS/MISS.
+
+Usage (from the repository root, with the package installed or not):
+
+    python bench/bench.py                    # 256 MiB RETR, 128 MiB STOR, 3 rounds, 10 s flood
+    python bench/bench.py --retr-mib 16 --stor-mib 16 --rounds 1 --flood-seconds 3   # quick
+
+Exit status: 0 whatever the figures (a benchmark, not a test); 1 on a setup error (curl
+missing, a server that does not start, a transfer that fails, no effect of a key).
+The script runs itself for its children: ``--serve bare|fault --root DIR [--fault SPEC]``
+(prints the port, serves until stdin closes or SIGTERM), ``--client PORT`` (a flood
+client) and ``--console DIR`` (the console phase, prints JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import ftplib
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout too
+
+USER, PASSWORD = "testuser", "testpass"
+HOST = "127.0.0.1"
+WAIT = 30.0  # seconds any single wait may take before it counts as a setup error
+TARGET_RATIO, TARGET_MS, TARGET_RSS_MIB = 0.95, 100.0, 150.0
+
+
+class SetupError(Exception):
+    """The benchmark cannot run; the message says what to fix."""
+
+
+# --- children: each runs in a session of its own, so Ctrl+C reaches only the parent
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen, timeout: float = 2.0) -> None:
+    """Close its stdin (the polite stop), then SIGTERM, then SIGKILL its process group."""
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def start_server(stack: contextlib.ExitStack, kind: str, root: Path, faults: list[str]):
+    """A --serve child, stopped when the stack closes; its port and a way to read its CPU time."""
+    proc = spawn("--serve", kind, "--root", str(root), *(f"--fault={f}" for f in faults))
+    stack.callback(stop, proc)
+    line = proc.stdout.readline()
+    if not line.strip().isdigit():
+        raise SetupError(f"the {kind} server did not start (exit {proc.poll()})")
+
+    def cpu() -> float:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        return float(proc.stdout.readline())
+
+    return int(line), cpu
+
+
+def serve(kind: str, root: Path, faults: list[str]) -> None:
+    """Child: serve on 127.0.0.1, print the port, then the process CPU time (all threads) for
+    each line read on stdin; stop when stdin closes or on SIGTERM."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if kind == "fault":
+        from tui.server import FaultServer
+        from tui.settings import Settings
+
+        server = FaultServer(Settings(root=root, port=0, passive_ports=None))
+        for spec in faults:
+            server.board.add(spec)
+        port, halt = server.start().port, server.stop
+    else:
+        port, halt = serve_bare(root), lambda: None  # its daemon thread ends with us
+    print(port, flush=True)
+    try:
+        for _ in sys.stdin:
+            print(time.process_time(), flush=True)
+    finally:
+        halt()
+
+
+def serve_bare(root: Path) -> int:
+    """Plain pyftpdlib on a private IOLoop in its own thread. Logging is set as FaultServer
+    sets it (WARNING, no stderr spam per command) so only the server code differs."""
+    import logging
+
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.ioloop import IOLoop
+    from pyftpdlib.servers import FTPServer
+
+    log = logging.getLogger("pyftpdlib")
+    log.addHandler(logging.StreamHandler())
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+    authorizer = DummyAuthorizer()
+    authorizer.add_user(USER, PASSWORD, str(root), perm="elradfmw")
+    handler = type("BareHandler", (FTPHandler,), {"authorizer": authorizer})
+    ftpd = FTPServer((HOST, 0), handler, ioloop=IOLoop())
+    threading.Thread(target=ftpd.serve_forever, kwargs={"handle_exit": False}, daemon=True).start()
+    return ftpd.address[1]
+
+
+# --- 1. throughput
+
+
+def make_file(path: Path, mib: int) -> Path:
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        for _ in range(mib):
+            f.write(block)
+    return path
+
+
+def curl(port: int, name: str, upload: Path | None = None) -> float:
+    """One transfer; its MB/s."""
+    cmd = ["curl", "-sS", "-w", "%{size_download} %{size_upload} %{time_total}"]
+    cmd += ["-T", str(upload)] if upload else ["-o", os.devnull]
+    cmd.append(f"ftp://{USER}:{PASSWORD}@{HOST}:{port}/{name}")
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise SetupError(f"{' '.join(cmd[-3:])}: curl exit {done.returncode}: {done.stderr.strip()}")
+    down, up, total = map(float, done.stdout.split())
+    return (down + up) / total / 1e6
+
+
+def throughput(args: argparse.Namespace, tmp: Path) -> list[dict]:
+    """Median MB/s and server CPU ms per run, per workload and server variant."""
+    big = make_file(tmp / "big.bin", args.retr_mib)
+    src = make_file(tmp / "src.bin", args.stor_mib)
+    workloads = [
+        ("RETR", args.retr_mib, "upload=451", "big.bin", None),
+        ("STOR", args.stor_mib, "download=426", "up.bin", src),
+    ]
+    rows = []
+    for workload, mib, other, name, upload in workloads:
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for variant, kind, faults in (("bare", "bare", []), ("fault", "fault", []),
+                                          ("armed", "fault", [other])):
+                root = tmp / f"{workload}-{variant}"
+                root.mkdir()
+                if upload is None:
+                    os.link(big, root / name)  # same inode: same page cache for all
+                servers[variant] = (root, *start_server(stack, kind, root, faults))
+            rates = {v: [] for v in servers}
+            cpus = {v: [] for v in servers}
+            for r in range(args.rounds):
+                for variant in list(servers)[:: 1 if r % 2 == 0 else -1]:
+                    root, port, cpu = servers[variant]
+                    # Each run starts alike: no earlier upload to truncate, no dirty pages
+                    # of earlier runs being written back (the disk's noise, not the server's).
+                    with contextlib.suppress(FileNotFoundError):
+                        if upload is not None:
+                            (root / name).unlink()
+                    os.sync()
+                    before = cpu()
+                    rates[variant].append(curl(port, name, upload))
+                    cpus[variant].append((cpu() - before) * 1000)
+            rows.append({
+                "workload": f"{workload} {mib} MiB", "armed_spec": other, "runs": rates,
+                "mbps": {v: statistics.median(x) for v, x in rates.items()},
+                "cpu_ms": {v: statistics.median(x) for v, x in cpus.items()},
+            })
+        for root in tmp.glob(f"{workload}-*"):
+            shutil.rmtree(root)
+    return rows
+
+
+# --- 2. the console under a flood
+
+
+def client(port: int, name: str, kib: int) -> None:
+    """Child: STOR+RETR of a small file in a loop until stdin closes; counts as JSON.
+    A 4xx after STOR is an injected fault: count it and go on, as a retrying client would."""
+    stopped = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stopped.set()), daemon=True).start()
+    data = os.urandom(kib * 1024)
+    counts = {"cycles": 0, "faults": 0, "error": ""}
+    try:
+        with ftplib.FTP() as ftp:
+            ftp.connect(HOST, port, timeout=WAIT)
+            ftp.login(USER, PASSWORD)
+            while not stopped.is_set():
+                try:
+                    ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+                except ftplib.error_temp:
+                    counts["faults"] += 1
+                ftp.retrbinary(f"RETR {name}", lambda _: None)
+                counts["cycles"] += 1
+    except (OSError, EOFError, ftplib.Error) as err:
+        counts["error"] = repr(err)
+    print(json.dumps(counts), flush=True)
+
+
+class Watch:
+    """Counts every server event and keeps the latest faults and finished transfers for
+    wait(). EventBus only queues, nothing can await it, so the bench replaces its own
+    subscription's put (called on the server thread) to wake the waiting coroutine."""
+
+    def __init__(self, bus, loop: asyncio.AbstractEventLoop, kinds: set[str]) -> None:
+        self.loop, self.kinds = loop, kinds
+        self.count = 0
+        self.kinds_seen: collections.Counter[str] = collections.Counter()
+        self.kept: collections.deque = collections.deque(maxlen=1000)
+        self.arrived = asyncio.Event()
+        self.waiting = False
+        bus.subscribe(maxlen=1).put = self._put
+
+    def _put(self, event) -> None:
+        self.count += 1
+        self.kinds_seen[event.kind] += 1
+        if event.kind in self.kinds:
+            self.kept.append(event)
+            if self.waiting:
+                self.loop.call_soon_threadsafe(self.arrived.set)
+
+    async def wait(self, match, what: str):
+        """The first kept event (oldest first) that ``match`` accepts."""
+        deadline = self.loop.time() + WAIT
+        self.waiting = True
+        try:
+            while True:
+                self.arrived.clear()
+                while self.kept:
+                    event = self.kept.popleft()
+                    if match(event):
+                        return event
+                try:
+                    await asyncio.wait_for(self.arrived.wait(), deadline - self.loop.time())
+                except TimeoutError:
+                    raise SetupError(f"no {what} within {WAIT:.0f} s") from None
+        finally:
+            self.waiting = False
+
+
+class LabelProbe:
+    """Notes when a Label is first updated to a given text (wraps that instance's update)."""
+
+    def __init__(self, label) -> None:
+        self.want, self.at, self.shown = "", 0.0, asyncio.Event()
+        update = label.update
+
+        def probe(content="", **kwargs):
+            update(content, **kwargs)
+            if str(content) == self.want and not self.shown.is_set():
+                self.at = time.time()
+                self.shown.set()
+
+        label.update = probe
+
+    def expect(self, text: str) -> None:
+        self.want = text
+        self.shown.clear()
+
+    async def wait(self) -> float:
+        try:
+            await asyncio.wait_for(self.shown.wait(), WAIT)
+        except TimeoutError:
+            raise SetupError(f"the panel never read {self.want!r}") from None
+        return self.at
+
+
+async def press(pilot, key: str, effects) -> list[float]:
+    """Press ``key``; seconds from just before the press to each awaited effect's time.
+
+    pilot.press() then waits for the process to go idle (up to 1 s, twice), which a
+    flooded server never is; the key is delivered at once, so once its effects are seen
+    the rest of that wait is cancelled rather than sat through."""
+    t0 = time.time()
+    task = asyncio.create_task(pilot.press(key))
+    try:
+        return [await effect(t0) - t0 for effect in effects]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def current_rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return kib / 1024
+
+
+def stop_clients(procs: list[subprocess.Popen]) -> list[dict]:
+    for proc in procs:
+        proc.stdin.close()
+    out = []
+    for proc in procs:
+        text = proc.stdout.read()  # ends when the client exits, after its current cycle
+        proc.wait()
+        out.append(json.loads(text.strip().splitlines()[-1]))
+    return out
+
+
+async def console(args: argparse.Namespace) -> dict:
+    """Child: the console headless, a flood against it, keys pressed; figures as a dict."""
+    from textual.widgets import Label
+
+    from tui.app import FaultConsole
+    from tui.events import FAULT, TRANSFER
+    from tui.server import FaultServer
+    from tui.settings import Settings
+    from tui.widgets.fault_panel import FaultPanel
+
+    server = FaultServer(Settings(root=args.console, port=0, passive_ports=None))
+    app = FaultConsole(server)
+    async with app.run_test(size=(140, 40)) as pilot:
+        # SIGTERM (the parent stopping us) ends this body, so the clients are stopped too;
+        # the app's own handler would only exit the app and leave this body waiting.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+        watch = Watch(server.bus, asyncio.get_running_loop(), {FAULT, TRANSFER})
+        label = LabelProbe(app.query_one(FaultPanel).row_for("upload").query_one(".state", Label))
+        procs = [spawn("--client", str(server.port), "--name", f"c{i}.bin", "--kib", str(args.kib))
+                 for i in range(args.clients)]
+        try:
+            running: set[int] = set()
+
+            def all_running(e) -> bool:
+                if e.kind == TRANSFER and e.code == 226:
+                    running.add(e.session)
+                return len(running) >= args.clients
+
+            await watch.wait(all_running, "transfer from every client")
+            start, count0, transfers0 = time.time(), watch.count, watch.kinds_seen[TRANSFER]
+            rss_start = current_rss_mib()
+
+            async def faulted(t0):
+                return (await watch.wait(lambda e: e.kind == FAULT and e.time >= t0, "fault")).time
+
+            async def clean_upload(t0):
+                return (await watch.wait(
+                    lambda e: e.kind == TRANSFER and e.direction == "upload" and e.code == 226
+                    and e.time - e.elapsed >= t0, "226 upload after the disarm")).time
+
+            def shows(text):
+                label.expect(text)
+                return lambda t0: label.wait()
+
+            figures = {k: [] for k in ("arm_ms", "shown_on_ms", "disarm_ms", "shown_off_ms")}
+            for _ in range(args.presses):
+                on = await press(pilot, "u", [faulted, shows("ARMED")])
+                off = await press(pilot, "u", [clean_upload, shows("off")])
+                for key, seconds in zip(figures, (*on, *off)):
+                    figures[key].append(round(seconds * 1000, 1))
+            await asyncio.sleep(max(0.0, start + args.flood_seconds - time.time()))  # rest of the flood
+            end, events = time.time(), watch.count - count0
+            transfers = watch.kinds_seen[TRANSFER] - transfers0
+            clients = await asyncio.to_thread(stop_clients, procs)
+        finally:
+            for proc in procs:
+                stop(proc)
+        app.refresh_views()  # drain what is left, as the timer would
+        rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        dropped = app.feed.dropped
+    return {
+        "clients": args.clients, "seconds": end - start, "events": events, "dropped": dropped,
+        "transfers": transfers, "cycles": sum(c["cycles"] for c in clients),
+        "client_faults": sum(c["faults"] for c in clients),
+        "client_errors": [c["error"] for c in clients if c["error"]],
+        "rss_start_mib": rss_start, "rss_peak_mib": rss_peak, **figures,
+    }
+
+
+def console_phase(args: argparse.Namespace, tmp: Path, stack: contextlib.ExitStack) -> dict:
+    root = tmp / "console"
+    root.mkdir()
+    proc = spawn("--console", str(root), "--clients", str(args.clients), "--kib", str(args.kib),
+                 "--flood-seconds", str(args.flood_seconds), "--presses", str(args.presses))
+    stack.callback(stop, proc)
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise SetupError(f"the console phase failed (exit {proc.returncode}, see above)")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --- 3. report
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def report(args: argparse.Namespace, rows: list[dict], con: dict) -> None:
+    print(f"\n## Throughput over loopback (curl; median of {args.rounds} interleaved rounds)\n")
+    print(f"{'workload':<14} {'':>10} {'bare':>8} {'fault':>8} {'ratio':>6} {'armed':>8} {'ratio':>6}")
+    for r in rows:
+        for key, unit in (("mbps", "MB/s"), ("cpu_ms", "server CPU ms")):
+            x = r[key]
+            print(f"{r['workload'] if key == 'mbps' else '':<14} {unit:>10} {x['bare']:8.0f} {x['fault']:8.0f}"
+                  f" {x['fault'] / x['bare']:6.3f} {x['armed']:8.0f} {x['armed'] / x['bare']:6.3f}")
+    print("armed: the fault server with " + ", ".join(f"{r['armed_spec']} ({r['workload'][:4]})" for r in rows)
+          + " armed, a rule that does not match the transfer")
+    print("\nruns (MB/s, in order):")
+    for r in rows:
+        for v, xs in r["runs"].items():
+            print(f"  {r['workload']:<14} {v:<6} " + " ".join(f"{x:7.0f}" for x in xs))
+
+    secs = con["seconds"]
+    print(f"\n## Console under a flood ({con['clients']} client processes, STOR+RETR of {args.kib} KiB,"
+          f" {secs:.1f} s)\n")
+    print(f"client cycles        {con['cycles']} ({con['cycles'] / secs:.0f}/s; "
+          f"{con['transfers'] / secs:.0f} transfers/s seen by the server)")
+    print(f"events drained       {con['events'] - con['dropped']} ({(con['events'] - con['dropped']) / secs:.0f}/s),"
+          f" dropped {con['dropped']}")
+    print(f"faults got by clients {con['client_faults']}; client errors: "
+          f"{', '.join(con['client_errors']) or 'none'}")
+    for key, what in (("arm_ms", "u arms: key -> first faulted upload"),
+                      ("shown_on_ms", "u arms: key -> panel reads ARMED"),
+                      ("disarm_ms", "u disarms: key -> 226 upload begun after"),
+                      ("shown_off_ms", "u disarms: key -> panel reads off")):
+        xs = con[key]
+        print(f"{what:<42} median {statistics.median(xs):6.1f} ms  max {max(xs):6.1f} ms"
+              f"  all: {' '.join(f'{x:.0f}' for x in xs)}")
+    print(f"RSS                  {con['rss_start_mib']:.1f} MiB when the flood began,"
+          f" peak {con['rss_peak_mib']:.1f} MiB")
+
+    print("\n## Summary\n")
+    print("| figure | value | target | result |")
+    print("|---|---|---|---|")
+    for r in rows:
+        mbps = r["mbps"]
+        for v, label in (("fault", "no rules"), ("armed", f"`{r['armed_spec']}` armed")):
+            ratio = mbps[v] / mbps["bare"]
+            print(f"| {r['workload']}, fault server ({label}) / bare | {ratio:.3f} "
+                  f"({mbps[v]:.0f} / {mbps['bare']:.0f} MB/s) | >= {TARGET_RATIO} | {verdict(ratio >= TARGET_RATIO)} |")
+    for key, what in (("arm_ms", "key `u` to the first upload that got the fault"),
+                      ("disarm_ms", "key `u` again to a 226 on an upload begun after it"),
+                      ("shown_on_ms", "key `u` to the panel reading ARMED"),
+                      ("shown_off_ms", "key `u` again to the panel reading off")):
+        xs = con[key]
+        print(f"| {what} (median / max of {len(xs)}) | {statistics.median(xs):.0f} / {max(xs):.0f} ms "
+              f"| < {TARGET_MS:.0f} ms | {verdict(max(xs) < TARGET_MS)} |")
+    print(f"| peak RSS of the console after the flood | {con['rss_peak_mib']:.0f} MiB "
+          f"| < {TARGET_RSS_MIB:.0f} MiB | {verdict(con['rss_peak_mib'] < TARGET_RSS_MIB)} |")
+    drained = (con["events"] - con["dropped"]) / secs
+    print(f"| events drained by the console under the flood | {drained:.0f}/s, {con['dropped']} dropped "
+          f"| 0 dropped | {verdict(con['dropped'] == 0)} |")
+
+
+# --- entry point
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--retr-mib", type=int, default=256, help="size of the RETR file (default 256)")
+    p.add_argument("--stor-mib", type=int, default=128, help="size of the STOR file (default 128)")
+    p.add_argument("--rounds", type=int, default=3, help="runs per server variant (default 3)")
+    p.add_argument("--clients", type=int, default=8, help="flood client processes (default 8)")
+    p.add_argument("--kib", type=int, default=4, help="size of each flood transfer (default 4)")
+    p.add_argument("--flood-seconds", type=float, default=10.0, help="flood duration (default 10)")
+    p.add_argument("--presses", type=int, default=10, help="arm/disarm pairs (default 10)")
+    internal = p.add_argument_group("internal modes (the script runs itself)")
+    internal.add_argument("--serve", choices=("bare", "fault"))
+    internal.add_argument("--root", type=Path)
+    internal.add_argument("--fault", action="append", default=[])
+    internal.add_argument("--client", type=int, metavar="PORT")
+    internal.add_argument("--name", default="flood.bin")
+    internal.add_argument("--console", type=Path, metavar="ROOT")
+    return p.parse_args(argv)
+
+
+def versions() -> str:
+    from importlib.metadata import version
+
+    curl_v = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split()[1]
+    return (f"Python {platform.python_version()}, pyftpdlib {version('pyftpdlib')}, "
+            f"Textual {version('textual')}, curl {curl_v}, {os.cpu_count()} CPUs, {platform.machine()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.root, args.fault)
+        return 0
+    if args.client:
+        client(args.client, args.name, args.kib)
+        return 0
+    try:
+        if args.console:
+            print(json.dumps(asyncio.run(console(args))))
+            return 0
+        if shutil.which("curl") is None:
+            raise SetupError("curl is not installed")
+        print(f"ftpfault benchmark: {versions()}")
+        with contextlib.ExitStack() as stack:
+            tmp = Path(tempfile.mkdtemp(prefix="ftpfault-bench-"))
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+            print(f"throughput: RETR {args.retr_mib} MiB, STOR {args.stor_mib} MiB, {args.rounds} rounds ...",
+                  flush=True)
+            rows = throughput(args, tmp)
+            print(f"console: {args.clients} clients for {args.flood_seconds:g} s, {args.presses} arm/disarm pairs ...",
+                  flush=True)
+            con = console_phase(args, tmp, stack)
+        report(args, rows, con)
+        return 0
+    except SetupError as err:
+        print(f"bench: error: {err}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The command line as a user runs it: a real ``ftpfault`` process."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import DEADLINE, PASSWORD, USER, ftpfault_env, wait_until
+
+FTPFAULT = [sys.executable, "-m", "tui"]
+
+
+def run(*args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
+    return subprocess.run([*FTPFAULT, *args], capture_output=True, text=True,
+                          timeout=timeout, env=ftpfault_env(), stdin=subprocess.DEVNULL)
+
+
+class Headless:
+    """``ftpfault --headless`` in the background; its stdout collected line by line."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [*FTPFAULT, "--headless", "--port", "0", *args], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=ftpfault_env(),
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        banner = wait_until(lambda: self.lines or self.proc.poll() is not None, what="the banner")
+        assert banner is not True and self.lines, self.proc.stderr.read()
+        self.port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", self.lines[0]).group(1))
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_line(self, pattern: str) -> str:
+        return wait_until(lambda: next((l for l in self.lines if re.search(pattern, l)), None),
+                          what=f"a log line matching {pattern!r}")
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(signum)
+        code = self.proc.wait(DEADLINE)
+        self._reader.join(DEADLINE)
+        return code
+
+
+def test_help_explains_every_option():
+    result = run("--help")
+    assert result.returncode == 0
+    for option in ("--host", "--port", "--root", "--user", "--password", "--passive-ports",
+                   "--masquerade", "--anonymous", "--fault", "--headless"):
+        assert option in result.stdout
+    for text in ("upload", "download", "425", "426", "450", "451", "452", "127.0.0.1", "2121", "testuser"):
+        assert text in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--fault", "upload=999"], "999"),
+        (["--fault", "upload=abc"], "'abc'"),
+        (["--fault", "sideways=426"], "'sideways'"),
+        (["--fault", "upload=226"], "226"),
+        (["--port", "70000"], "70000"),
+        (["--passive-ports", "9-2"], "9-2"),
+        (["--masquerade", "not-an-ip"], "not-an-ip"),
+    ],
+)
+def test_bad_options_are_one_line_exit_2(args, complaint):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ftpfault: error:") and complaint in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", [["--headless"], []], ids=["headless", "console"])
+def test_port_in_use_is_one_clear_line(mode, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run(*mode, "--port", str(port), "--root", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"ftpfault: error: cannot listen on 127.0.0.1:{port}: port {port} is already in use")
+
+
+def test_root_that_is_a_file_is_one_clear_line(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    result = run("--headless", "--port", "0", "--root", str(not_a_dir))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a directory" in lines[0] and str(not_a_dir) in lines[0]
+
+
+def test_missing_root_is_created(tmp_path):
+    root = tmp_path / "a" / "b"
+    server = Headless("--root", str(root))
+    try:
+        assert root.is_dir()
+        assert f"root={root}" in server.lines[0]
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_headless_logs_faults_and_stops_cleanly(tmp_path, signum):
+    server = Headless("--root", str(tmp_path), "--fault", "upload=451:Try later")
+    assert "faults=upload=451:Try later" in server.lines[0]
+    ftp = ftplib.FTP(timeout=DEADLINE)
+    ftp.connect("127.0.0.1", server.port)
+    ftp.login(USER, PASSWORD)
+    with pytest.raises(ftplib.error_temp, match="^451 Try later$"):
+        ftp.storbinary("STOR a.txt", io.BytesIO(b"hello"))
+    assert ftp.voidcmd("NOOP").startswith("200")
+    ftp.quit()
+    server.wait_line(r"#1 FAULT upload -> 451 Try later \(STOR /a\.txt, rule r1\)")
+    server.wait_line(r"#1 transfer upload /a\.txt 5 B in .* -> 451")
+    server.wait_line(r"#1 <- PASS \*+$")
+    server.wait_line(r"#1 session closed")
+    assert server.stop(signum) == 0
+    assert server.lines[-1] == "ftpfault: stopped"
+    assert "Traceback" not in server.proc.stderr.read()
+    assert (tmp_path / "a.txt").read_bytes() == b"hello"
+
+
+def test_no_anonymous_login_by_default(tmp_path):
+    server = Headless("--root", str(tmp_path))
+    try:
+        ftp = ftplib.FTP(timeout=DEADLINE)
+        ftp.connect("127.0.0.1", server.port)
+        with pytest.raises(ftplib.error_perm, match="^530"):
+            ftp.login()  # anonymous
+    finally:
+        server.stop()
+
+
+def test_anonymous_is_read_only(tmp_path):
+    (tmp_path / "pub.txt").write_text("public")
+    server = Headless("--root", str(tmp_path), "--anonymous")
+    try:
+        ftp = ftplib.FTP(timeout=DEADLINE)
+        ftp.connect("127.0.0.1", server.port)
+        ftp.login()
+        got = bytearray()
+        ftp.retrbinary("RETR pub.txt", got.extend)
+        assert bytes(got) == b"public"
+        with pytest.raises(ftplib.error_perm, match="^550"):
+            ftp.storbinary("STOR x.txt", io.BytesIO(b"no"))
+        ftp.quit()
+    finally:
+        server.stop()
+    assert not (tmp_path / "x.txt").exists()
+
+
+def test_masquerade_and_passive_ports_reach_the_pasv_reply(tmp_path, free_port):
+    server = Headless("--root", str(tmp_path), "--masquerade", "10.1.2.3",
+                      "--passive-ports", f"{free_port}-{free_port}")
+    try:
+        ftp = ftplib.FTP(timeout=DEADLINE)
+        ftp.connect("127.0.0.1", server.port)
+        ftp.login(USER, PASSWORD)
+        reply = ftp.sendcmd("PASV")
+        hi, lo = divmod(free_port, 256)
+        assert reply.startswith(f"227 Entering passive mode (10,1,2,3,{hi},{lo})")
+        ftp.quit()
+    finally:
+        server.stop()
+
+
+def test_ftpfault_console_script_is_installed():
+    script = Path(sys.executable).with_name("ftpfault")
+    assert script.exists()
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=DEADLINE)
+    assert result.returncode == 0 and result.stdout.startswith("ftpfault ")
