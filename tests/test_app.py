@@ -98,7 +98,7 @@ async def test_u_arms_and_disarms_the_upload_fault_live(console):
         await until(pilot, lambda: str(row(console, "upload").query_one(".fired").render()) == "fired 1",
                     "the fired counter")
         transfers = console.query_one(TransferTable)
-        await until(pilot, lambda: any("426 ⚡" in str(transfers.get_cell_at((i, 7)))
+        await until(pilot, lambda: any("426 ⚡" in str(transfers.get_cell_at((i, 4)))
                                        for i in range(transfers.row_count)), "the fault in the transfers table")
 
         await pilot.press("u")

@@ -223,11 +223,6 @@ def test_a_client_sending_garbage_does_not_hold_up_others(server, root, recorder
     assert recorder.of("error") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a line over 2048 bytes gets '500 Command too long.' and then "
-    "'500 Command \"\" not understood.' (two replies: the next command reads the stale one)",
-)
 def test_over_long_line_gets_one_reply_ftplib(server, recorder):
     ftp = connect(server)
     try:
@@ -239,11 +234,6 @@ def test_over_long_line_gets_one_reply_ftplib(server, recorder):
     assert recorder.of("error") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pyftpdlib says '500 Command too long.' every time its 2 KiB buffer overflows "
-    "(several times for one line) and once more at the CRLF",
-)
 @pytest.mark.parametrize(
     "size, split", [(10_000, False), (100_000, True)], ids=["10K", "100K-partial"]
 )
@@ -262,12 +252,6 @@ def test_over_long_line_gets_one_reply_raw(server, recorder, size, split):
         raw.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: '500 Command \"<verb>\" not understood.' echoes a bare CR/LF from the command "
-    "line, so one reply becomes two lines and the client reads the tail as its next reply "
-    "(with 'NOOP\\n200 x' the tail even looks like a 200)",
-)
 @pytest.mark.parametrize(
     "line", [b"FOO\nBAR", b"FOO\rBAR", b"NOOP\n200 forged", RNG_BYTES],
     ids=["bare-lf", "bare-cr", "forged-200", "random-binary-with-cr-lf"],
@@ -284,11 +268,6 @@ def test_bare_cr_or_lf_inside_a_line_does_not_desync_ftplib(server, recorder, li
         ftp.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: command/reply events keep control characters of a garbage line, and "
-    "format_event() passes them on: headless mode prints ESC sequences and forged lines",
-)
 @pytest.mark.parametrize(
     "line", [b"\x1b[2J\x1b[1;31mOWNED\x07", b"FOO\n12:00:00.000 #1 login admin ok"],
     ids=["terminal-escape", "forged-log-line"],
@@ -357,6 +336,33 @@ def test_client_vanishing_mid_upload(server, root, recorder, armed, rst):
     assert recorder.of("error") == []
 
 
+def test_upload_ended_by_fin_then_client_vanishes(server, root, recorder):
+    """A FIN on an upload's data connection *is* its end in FTP stream mode: the server
+    cannot tell it from a finished upload, so the fault may fire, but its books agree."""
+    rule = server.board.add("upload=451")
+    half = payload(500_000, seed=9)
+    raw = RawFTP(server.port)
+    sid = session_for(recorder, raw.sock)
+    raw.login()
+    data_sock = raw.pasv()
+    raw.send("STOR fin.bin")
+    assert raw.reply()[:3] in ("125", "150")
+    data_sock.sendall(half)
+    recorder.wait("transfer.progress", session=sid, bytes=len(half))
+    vanish(raw, data_sock, rst=False, control_first=False)
+
+    recorder.wait("session.close", session=sid)
+    (transfer,) = recorder.wait("transfer", session=sid)
+    faults = recorder.of("fault", session=sid)
+    # either the data FIN was seen first (a complete upload, faulted, the reply lost with
+    # the client) or the control close was (no reply at all); nothing in between
+    assert (transfer.code, server.board.fired(rule.id), len(faults)) in ((451, 1, 1), (0, 0, 0))
+    assert transfer.bytes == len(half)
+    assert (root / "fin.bin").read_bytes() == half
+    assert recorder.of("error") == []
+    assert_serves_a_fresh_client(server)
+
+
 BIG_DOWNLOAD = 16 * 1024 * 1024  # well beyond what loopback socket buffers hold unread
 
 
@@ -419,11 +425,6 @@ def test_client_vanishing_mid_download(server, root, recorder, armed, rst, order
     assert server.board.fired(rule.id) == (1 if armed else 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pyftpdlib treats ECONNRESET on an upload's data connection as end-of-file, "
-    "so a reset upload is '226 Transfer complete.' and an armed fault fires on it",
-)
 @pytest.mark.parametrize("armed", [False, True], ids=["no-fault", "fault-armed"])
 def test_upload_reset_by_the_client_is_not_a_completed_transfer(server, root, recorder, armed):
     rule = server.board.add("upload=451")

@@ -27,7 +27,7 @@ from .widgets.live import EventLog, SessionTable, TransferTable
 REFRESH_INTERVAL = 1 / 15  # seconds between drains of the event queue
 EVENT_QUEUE_SIZE = 50_000
 
-_CODE_KEYS = Binding.Group("Code", compact=True)
+_CODE_KEYS = Binding.Group("Code", compact=True)  # keys 1-5, one footer entry
 
 
 class FaultConsole(App[None]):
@@ -35,9 +35,9 @@ class FaultConsole(App[None]):
     TITLE = "FTP Fault Console"
     BINDINGS = [
         Binding("u", "toggle('upload')", "Upload fault", id="toggle-upload",
-                tooltip="Arm/disarm the upload fault (final reply of STOR/APPE/STOU) and focus its row"),
+                tooltip="Arm/disarm the upload fault and focus its row"),
         Binding("d", "toggle('download')", "Download fault", id="toggle-download",
-                tooltip="Arm/disarm the download fault (final reply of RETR) and focus its row"),
+                tooltip="Arm/disarm the download fault and focus its row"),
         *(
             Binding(str(n), f"code({code})", str(code), id=f"code-{code}", group=_CODE_KEYS,
                     tooltip=f"Set the focused row's code to {code}")
@@ -94,6 +94,8 @@ class FaultConsole(App[None]):
     # --- the one place server news reaches the screen
 
     def refresh_views(self) -> None:
+        if not self.is_running:  # shutting down: the widgets are going away
+            return
         batch = self.feed.drain()
         if batch:
             self.sessions.apply(batch)
@@ -103,10 +105,11 @@ class FaultConsole(App[None]):
             self.log_view.write_line(f"... {self.feed.dropped - self.dropped_seen} events dropped (console too slow)")
             self.dropped_seen = self.feed.dropped
         self.panel.sync()
+        armed = self.server.board.armed_count()
+        # most important first: on a narrow terminal the root path is what gets cut
         status = (
-            f"[b]{self.server.url}[/b]  root [b]{self.server.root}[/b]  "
-            f"user [b]{self.server.settings.user}[/b]  "
-            f"faults armed [b]{self.server.board.armed_count()}[/b]"
+            f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  [b]{self.server.url}[/b]  "
+            f"user [b]{self.server.settings.user}[/b]  root [b]{self.server.root}[/b]"
         )
         if status != self.status_text:
             self.status_text = status

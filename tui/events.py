@@ -140,4 +140,8 @@ def format_event(event: Event) -> str | None:
         line = f"ERROR {event.text}"
     else:
         return None
-    return f"{stamp} {who} {line}"
+    return f"{stamp} {who} {line}".translate(_VISIBLE)
+
+
+# control characters a client sent, shown escaped: no terminal escapes, no forged lines
+_VISIBLE = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7F, 0xA0))}

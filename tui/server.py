@@ -10,12 +10,13 @@ import errno
 import itertools
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import DTPHandler, FTPHandler
-from pyftpdlib.ioloop import IOLoop
+from pyftpdlib.ioloop import _ERRNOS_DISCONNECTED, IOLoop
 from pyftpdlib.servers import FTPServer
 
 from . import events as ev
@@ -29,7 +30,8 @@ TRANSFER_COMMANDS = frozenset({*COMPLETION_POINTS, "LIST", "NLST", "MLSD"})
 
 PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events
 MAX_POLL_WAIT = 0.1  # the longest the loop sleeps before looking at the stop flag
-MAX_ARG_LEN = 200  # longer command arguments are cut in events
+MAX_ARG_LEN = 200  # longer command arguments and reply texts are cut in events
+MAX_LINE = 2048  # the longest command line pyftpdlib accepts
 
 pyftpdlib_log = logging.getLogger("pyftpdlib")
 
@@ -70,6 +72,18 @@ class FaultDTPMixin:
         super().__init__(sock, cmd_channel)
         self.transfer_id = next(cmd_channel.transfer_ids)
         self.transfer_size = -1
+
+    def handle_close(self) -> None:
+        # pyftpdlib's recv() calls handle_close() from inside its ``except OSError`` block
+        # when the peer resets the connection, and would answer 226: an upload ended by a
+        # reset did not complete (and a fault must not fire on it)
+        err = sys.exc_info()[1]
+        if (self.receive and not self._closed and isinstance(err, OSError)
+                and err.errno in _ERRNOS_DISCONNECTED):
+            self._resp = ("426 Connection reset by peer; transfer aborted.", pyftpdlib_log.info)
+            self.close()
+            return
+        super().handle_close()
 
     def describe(self) -> dict:
         """Path, direction and size of this transfer, for events."""
@@ -171,7 +185,33 @@ class FaultFTPHandler(FTPHandler):
         super().respond(resp, logfun=logfun)
         code = int(resp[:3]) if resp[:3].isdigit() else 0
         cwd = self.fs.cwd if self.fs is not None else ""
-        self.emit(ev.REPLY, code=code, text=resp[4:], cwd=cwd)
+        self.emit(ev.REPLY, code=code, text=resp[4:4 + MAX_ARG_LEN], cwd=cwd)
+
+    discarding_line = False
+
+    def collect_incoming_data(self, data: bytes) -> None:
+        # pyftpdlib answers "500 Command too long." each time its buffer overflows, then
+        # once more for the rest at the CRLF: one reply per line instead
+        if self.discarding_line:
+            return
+        self._in_buffer.append(data)
+        self._in_buffer_len += len(data)
+        if self._in_buffer_len > MAX_LINE:
+            self._in_buffer, self._in_buffer_len = [], 0
+            self.discarding_line = True
+
+    def found_terminator(self) -> None:
+        if self.discarding_line:
+            self.discarding_line = False
+            if self._idler is not None and not self._idler.cancelled:
+                self._idler.reset()
+            self.respond_w_warning("500 Command too long.")
+            return
+        super().found_terminator()
+
+    def decode(self, data: bytes) -> str:
+        # a bare CR or LF would be echoed by '500 Command "..." not understood.' and split it
+        return super().decode(data).replace("\r", "\ufffd").replace("\n", "\ufffd")
 
     def close(self) -> None:
         if not self._closed and self.session_id:

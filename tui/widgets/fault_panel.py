@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widget import Widget
 from textual.widgets import Label, Select, Switch
 
 from ..faults import PICKER_CODES, POINTS, FaultBoard, Rule, default_message
@@ -29,14 +28,21 @@ def code_options(extra: int | None = None) -> list[tuple[str, int]]:
     return [(f"{c} {CODE_MEANINGS.get(c, default_message(c))}", c) for c in codes]
 
 
-class FaultRow(Horizontal, can_focus=False):
-    """A fault point's row. ``rule_id`` is empty until the row is first armed."""
+class FaultRow(Horizontal):
+    """A rule's row; an unarmed quick point's row has no ``rule_id`` until first armed."""
 
-    def __init__(self, point: str, rule_id: str = "") -> None:
+    def __init__(self, point: str, rule: Rule | None = None, fired: int = 0) -> None:
         super().__init__(classes="fault-row")
         self.point = point
-        self.rule_id = rule_id
-        self.pending_code = POINTS[point].default_code  # the code it will arm with
+        self.rule_id = rule.id if rule else ""
+        self.pending_code = rule.code if rule else POINTS[point].default_code
+        self.state: tuple[Rule | None, int] = (rule, fired)  # what the row should show
+
+    @property
+    def code(self) -> int:
+        """The code this row shows (and will arm with)."""
+        rule = self.state[0]
+        return rule.code if rule else self.pending_code
 
     def compose(self) -> ComposeResult:
         key = QUICK_POINTS.get(self.point)
@@ -44,28 +50,33 @@ class FaultRow(Horizontal, can_focus=False):
         yield Label(self.point, classes="point")
         yield Switch(value=False)
         yield Label("off", classes="state")
-        yield Select(
-            code_options(), value=POINTS[self.point].default_code, allow_blank=False,
-            type_to_search=False, compact=True, classes="code",
-        )
-        yield Label(default_message(POINTS[self.point].default_code), classes="message")
-        yield Label("fired 0", classes="fired")
+        yield Select(code_options(self.code), value=self.code, allow_blank=False,
+                     type_to_search=False, compact=True)
+        yield Label("", classes="message")
+        yield Label("", classes="fired")
+
+    def on_mount(self) -> None:
+        self._draw()
 
     def show(self, rule: Rule | None, fired: int) -> None:
-        """Draw the rule's state; no Changed messages escape (they would write back)."""
-        code = rule.code if rule else self.pending_code
+        self.state = (rule, fired)
+        if self.is_mounted:  # else on_mount draws it, once the widgets exist
+            self._draw()
+
+    def _draw(self) -> None:
+        rule, fired = self.state
+        code = self.code
+        armed = bool(rule and rule.enabled)
         select = self.query_one(Select)
-        switch = self.query_one(Switch)
-        with self.prevent(Switch.Changed, Select.Changed):
+        with self.prevent(Switch.Changed, Select.Changed):  # drawing is not user input
             if code not in PICKER_CODES:
                 select.set_options(code_options(code))
             if select.value != code:
                 select.value = code
-            switch.value = bool(rule and rule.enabled)
+            self.query_one(Switch).value = armed
+        self.query_one(".state", Label).update("ARMED" if armed else "off")
         self.query_one(".message", Label).update(rule.text if rule else default_message(code))
         self.query_one(".fired", Label).update(f"fired {fired}")
-        armed = bool(rule and rule.enabled)
-        self.query_one(".state", Label).update("ARMED" if armed else "off")
         self.set_class(armed, "-armed")
 
 
@@ -78,43 +89,45 @@ class FaultPanel(Vertical):
         self.border_title = "Faults"
         self.board_version = -1
 
-    def compose(self) -> ComposeResult:
-        for point in QUICK_POINTS:
-            yield FaultRow(point)
+    def on_mount(self) -> None:
+        self.sync()
 
     # --- board -> screen
 
-    def sync(self, force: bool = False) -> None:
-        """Redraw from the board when it changed since the last call."""
+    def sync(self) -> None:
+        """Redraw from the board, if it changed since the last call."""
         version = self.board.version
-        if version == self.board_version and not force:
+        if version == self.board_version:
             return
         self.board_version = version
         rules = self.board.rules()
-        rows = list(self.query(FaultRow))
-        by_rule = {row.rule_id: row for row in rows if row.rule_id}
         live = {rule.id for rule in rules}
-        for row in rows:  # rules removed elsewhere: back to an unarmed row, or gone
-            if row.rule_id and row.rule_id not in live:
+        rows = list(self.query(FaultRow))
+        for row in rows:
+            if row.rule_id and row.rule_id not in live:  # removed elsewhere
                 row.rule_id = ""
+        by_rule = {row.rule_id: row for row in rows if row.rule_id}
+        placed = []
         for rule in rules:
-            row = by_rule.get(rule.id)
+            row = by_rule.get(rule.id) or next(
+                (r for r in rows if r.point == rule.point and not r.rule_id), None)
             if row is None:
-                row = next((r for r in self.query(FaultRow) if r.point == rule.point and not r.rule_id), None)
+                row = FaultRow(rule.point, rule, self.board.fired(rule.id))
+                self.mount(row)
+                rows.append(row)
+            row.rule_id = rule.id
+            row.show(rule, self.board.fired(rule.id))
+            placed.append(row)
+        for point in QUICK_POINTS:  # a quick point keeps an (unarmed) row
+            if not any(r.point == point for r in placed):
+                row = next((r for r in rows if r.point == point and r not in placed), None)
                 if row is None:
-                    row = FaultRow(rule.point, rule.id)
+                    row = FaultRow(point)
                     self.mount(row)
-                row.rule_id = rule.id
-        seen_points = set()
-        for row in list(self.query(FaultRow)):
-            if row.rule_id:
-                rule = self.board.get(row.rule_id)
-                row.show(rule, self.board.fired(rule.id))
-                seen_points.add(row.point)
-            elif row.point in QUICK_POINTS and row.point not in seen_points:
                 row.show(None, 0)
-                seen_points.add(row.point)
-            else:
+                placed.append(row)
+        for row in rows:
+            if row not in placed:
                 row.remove()
 
     # --- screen -> board
@@ -148,15 +161,19 @@ class FaultPanel(Vertical):
         if row.rule_id:
             # a custom message belongs to the old code; the new code gets its standard text
             self.board.update(row.rule_id, code=code, message=None)
-        self.sync(force=True)
+        else:
+            row.show(None, 0)
+        self.sync()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         event.stop()
         row = next(a for a in event.switch.ancestors if isinstance(a, FaultRow))
-        self.set_armed(row, event.value)
+        armed = bool(row.rule_id) and self.board.get(row.rule_id).enabled
+        if event.value == event.switch.value != armed:  # a stale or echoed message is not input
+            self.set_armed(row, event.value)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         row = next(a for a in event.select.ancestors if isinstance(a, FaultRow))
-        if isinstance(event.value, int):
+        if isinstance(event.value, int) and event.value == event.select.value != row.code:
             self.set_code(row, event.value)

@@ -22,17 +22,27 @@ class HelpScreen(ModalScreen[None]):
         self.bindings = bindings
 
     def compose(self) -> ComposeResult:
-        keys = "\n".join(
-            f"  [b]{escape(b.key_display or self.app.get_key_display(b)):<8}[/b]{escape(b.tooltip or b.description)}"
-            for b in self.bindings
-        )
-        points = "\n".join(f"  [b]{p.name:<10}[/b]{escape(p.description)}" for p in POINTS.values())
-        codes = "\n".join(
-            f"  [b]{n} -> {code}[/b]  {escape(default_message(code))}"
-            for n, code in enumerate(PICKER_CODES, start=1)
-        )
-        with VerticalScroll(id="help-body"):
-            yield Static(f"[b]Keys[/b]\n{keys}\n  [b]{'ctrl+p':<8}[/b]Command palette: the same actions by name")
+        lines, grouped = [], set()
+        for binding in self.bindings:
+            if binding.group is not None:  # 1-5: one line for the group
+                if binding.group in grouped:
+                    continue
+                grouped.add(binding.group)
+                members = [b for b in self.bindings if b.group == binding.group]
+                key = f"{members[0].key}-{members[-1].key}"
+                text = f"{binding.group.description} of the focused fault " + " ".join(
+                    f"{b.key}={b.description}" for b in members)
+            else:
+                key = binding.key_display or self.app.get_key_display(binding)
+                text = binding.tooltip or binding.description
+            lines.append(f"  [b]{escape(key):<7}[/b]{escape(text)}")
+        lines.append(f"  [b]{'ctrl+p':<7}[/b]Command palette: the same actions by name")
+        points = "\n".join(f"  [b]{p.name:<9}[/b]{escape(p.description)}" for p in POINTS.values())
+        codes = "\n".join(f"  [b]{code}[/b]  {escape(default_message(code))}" for code in PICKER_CODES)
+        body = VerticalScroll(id="help-body")
+        body.border_title = "Help"
+        body.border_subtitle = "Esc, ? or q closes this help."
+        with body:
+            yield Static("[b]Keys[/b]\n" + "\n".join(lines))
             yield Static(f"\n[b]Fault points[/b]\n{points}")
-            yield Static(f"\n[b]Codes (keys 1-5 set the focused row)[/b]\n{codes}")
-            yield Static("\n[dim]Esc, ? or q closes this help.[/dim]")
+            yield Static(f"\n[b]Codes[/b]\n{codes}")

@@ -99,7 +99,7 @@ class SessionTable(DataTable):
 
 
 class TransferTable(DataTable):
-    COLUMNS = ("#", "session", "file", "dir", "bytes", "rate", "progress", "result")
+    COLUMNS = ("#", "session", "dir", "file", "result", "bytes", "progress", "rate")
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
@@ -138,19 +138,20 @@ class TransferTable(DataTable):
         else:
             result = Text("…", style="dim")
         row = {
-            "#": str(tid), "session": f"#{event.session}", "file": event.path,
-            "dir": event.direction, "bytes": human_bytes(event.bytes),
-            "rate": f"{human_bytes(rate)}/s" if rate else "", "progress": progress,
-            "result": result,
+            "#": str(tid), "session": f"#{event.session}", "dir": event.direction,
+            "file": event.path, "result": result, "bytes": human_bytes(event.bytes),
+            "progress": progress, "rate": f"{human_bytes(rate)}/s" if rate else "",
         }
         key = str(tid)
         if key in self.shown:
             for column, value in row.items():
                 self.update_cell(key, column, value)
         else:
+            follow = self.is_vertical_scroll_end
             self.add_row(*row.values(), key=key)
             self.shown[key] = None
-            self.move_cursor(row=self.row_count - 1)
+            if follow:  # tail the newest transfers unless the user scrolled up
+                self.scroll_end(animate=False, immediate=True, x_axis=False)
 
 
 class FaultHighlighter(Highlighter):

@@ -1,0 +1,119 @@
+"""The console in a real terminal (tmux): typed keys, the screen as a person reads it."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+from conftest import DEADLINE, PASSWORD, USER, wait_until
+
+from tui.server import FaultServer
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class TmuxConsole:
+    def __init__(self, tmp_path, port: int) -> None:
+        self.socket = f"ftpfault-test-{os.getpid()}-{port}"
+        self.status_file = tmp_path / "exit-status"
+        command = " ".join(shlex.quote(a) for a in (
+            sys.executable, "-m", "tui", "--port", str(port), "--root", str(tmp_path / "root")))
+        script = f"{command}; echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
+        self.tmux("new-session", "-d", "-x", "140", "-y", "40", script)
+
+    def tmux(self, *args: str) -> str:
+        result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+                                text=True, timeout=DEADLINE)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p")
+
+    def wait_for(self, text: str) -> str:
+        last = ""
+
+        def shown():
+            nonlocal last
+            last = self.screen()
+            return text in last and last
+
+        try:
+            return wait_until(shown, what=f"{text!r} on the screen")
+        except BaseException:
+            print(f"--- the screen was:\n{last}")
+            raise
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", *keys)
+
+    def exit_status(self) -> int:
+        return int(wait_until(lambda: self.status_file.exists() and self.status_file.read_text().strip(),
+                              what="the console to exit"))
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=DEADLINE)
+
+
+@pytest.fixture
+def console(tmp_path, free_port):
+    tmux = TmuxConsole(tmp_path, free_port)
+    yield tmux
+    tmux.close()
+
+
+def upload(port: int, name: str) -> str:
+    ftp = ftplib.FTP(timeout=DEADLINE)
+    ftp.connect("127.0.0.1", port)
+    ftp.login(USER, PASSWORD)
+    try:
+        return ftp.storbinary(f"STOR {name}", io.BytesIO(b"z" * 5000))
+    except ftplib.error_temp as err:
+        assert ftp.voidcmd("NOOP").startswith("200")
+        return str(err)
+    finally:
+        ftp.close()
+
+
+def test_typed_keys_arm_faults_and_q_quits(console, free_port, settings):
+    console.wait_for(f"ftp://127.0.0.1:{free_port}/")
+    console.wait_for("u Upload fault")  # the footer
+    console.keys("u")
+    screen = console.wait_for("faults armed 1")
+    assert "ARMED" in screen
+    assert upload(free_port, "a.bin").startswith("426 ")
+    console.wait_for("FAULT upload -> 426")
+    console.wait_for("fired 1")
+    console.keys("4")
+    console.wait_for("451 local error")
+    assert upload(free_port, "b.bin").startswith("451 ")
+    console.wait_for("FAULT upload -> 451")
+    console.keys("x")
+    console.wait_for("faults armed 0")
+    assert upload(free_port, "c.bin").startswith("226")
+    console.keys("?")
+    console.wait_for("Esc, ? or q closes this help.")
+    console.keys("Escape")
+    wait_until(lambda: "closes this help" not in console.screen(), what="the help to close")
+    console.keys("q")
+    assert console.exit_status() == 0
+    FaultServer(replace(settings, port=free_port)).stop()  # the port is free again
+
+
+def test_sigterm_stops_the_console_and_restores_the_terminal(console, free_port):
+    console.wait_for(f"ftp://127.0.0.1:{free_port}/")
+    # anchored: tmux and the shell wrapping the console have the same words in their command line
+    pattern = f"^{sys.executable} -m tui --port {free_port} "
+    pid = int(subprocess.run(["pgrep", "-f", pattern], capture_output=True,
+                             text=True, timeout=DEADLINE).stdout.split()[0])
+    os.kill(pid, signal.SIGTERM)
+    assert console.exit_status() == 0
+    wait_until(lambda: "Faults" not in console.screen(), what="the console to leave the screen")
