@@ -138,3 +138,28 @@ def test_raw_control_channel_carries_exactly_one_final_reply(server, root, direc
         assert raw.cmd("NOOP").startswith("200")
     assert raw.cmd("QUIT").startswith("221")
     raw.close()
+
+
+def test_a_data_connection_that_carried_nothing_is_no_transfer(server, root, recorder):
+    """A client that opens the data connection first (as curl does) and then asks for a
+    missing file: no phantom transfer event borrowing the previous command's file."""
+    (root / "real.bin").write_bytes(b"abc")
+    server.board.add("download=451")
+    raw = RawFTP(server.port)
+    raw.login()
+    for name, final in (("real.bin", "451"), ("missing.bin", "550")):
+        data_sock = raw.pasv()
+        raw.send(f"RETR {name}")
+        reply = raw.reply()
+        if final == "451":
+            assert reply[:3] in ("125", "150")
+            assert read_all(data_sock) == b"abc"
+            reply = raw.reply()
+        assert reply.startswith(final), reply
+        data_sock.close()
+        assert raw.cmd("NOOP").startswith("200")
+    assert raw.cmd("QUIT").startswith("221")
+    raw.close()
+    recorder.wait("session.close")
+    assert [(t.path, t.code) for t in recorder.of("transfer")] == [("/real.bin", 451)]
+    assert server.board.fired(server.board.first("download").id) == 1

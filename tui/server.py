@@ -113,7 +113,8 @@ class FaultDTPMixin:
         }
 
     def close(self) -> None:
-        if self._closed:
+        if self._closed or not self._initialized:  # no transfer ever started on it
+            super().close()
             return
         channel = self.cmd_channel
         about = self.describe()
