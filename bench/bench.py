@@ -7,22 +7,25 @@ One run measures, side by side:
    bare pyftpdlib server (plain FTPHandler, private IOLoop on a thread) and the headless
    FaultServer, with no rules and with a rule armed that does not match the transfer
    (``upload=451`` while downloading, ``download=426`` while uploading). Each server runs
-   in a subprocess of its own (a whole interpreter and GIL, as in real use). The variants
-   are interleaved over several rounds and the median is kept, so machine noise hits them
-   alike. MB/s is 10^6 bytes per second of curl's time_total (connect and login take about
-   a millisecond of it). The server's CPU time per run is read from the child as well: it
-   is steadier than MB/s on a busy machine and shows what the fault layer itself costs.
-2. The Textual console under a flood: the real FaultConsole runs headless (run_test) in
-   a subprocess, so the peak RSS is the console's own, while client processes loop
-   STOR+RETR of a few KiB with ftplib as fast as it answers. It presses "u" to arm the
-   upload fault and measures the time until an upload really got the fault, presses "u"
-   again and measures until an upload that started after it got a 226; it also notes when
-   the panel's state label read ARMED/off, the peak RSS, the events/s and drops.
+   in a subprocess of its own (a whole interpreter and GIL, as in real use). After one
+   warm-up transfer each, the variants are interleaved over several rounds, their order
+   rotated each round, and the median is kept, so machine noise hits them alike. MB/s is
+   10^6 bytes per second of the data phase: curl's time_total minus its time_pretransfer
+   (connect, login, PASV and the command: about a millisecond, except when a packet lost
+   on the loopback costs a 200 ms retransmission timeout there, which says nothing about
+   the server). The server's CPU time per transfer is read from the child as well.
+2. The Textual console under a flood: the real FaultConsole (default passive ports, as
+   users run it) runs headless with run_test() in a subprocess, so the peak RSS is the
+   console's own, while client processes loop STOR+RETR of a few KiB with ftplib as fast
+   as it answers. It presses "u" to arm the upload fault and measures the time until an
+   upload really got the fault (the fault event's own timestamp), presses "u" again and
+   measures until an upload that began after it got a 226; it also notes when the panel's
+   state label read ARMED/off, the peak RSS, the events/s drained and the drops.
 3. A markdown table of every figure with its target and PASS/MISS.
 
 Usage (from the repository root, with the package installed or not):
 
-    python bench/bench.py                    # 256 MiB RETR, 128 MiB STOR, 3 rounds, 10 s flood
+    python bench/bench.py                    # 256 MiB RETR, 128 MiB STOR, 5 rounds, 10 s flood
     python bench/bench.py --retr-mib 16 --stor-mib 16 --rounds 1 --flood-seconds 3   # quick
 
 Exit status: 0 whatever the figures (a benchmark, not a test); 1 on a setup error (curl
@@ -163,15 +166,15 @@ def make_file(path: Path, mib: int) -> Path:
 
 
 def curl(port: int, name: str, upload: Path | None = None) -> float:
-    """One transfer; its MB/s."""
-    cmd = ["curl", "-sS", "-w", "%{size_download} %{size_upload} %{time_total}"]
+    """One transfer; the MB/s of its data phase."""
+    cmd = ["curl", "-sS", "-w", "%{size_download} %{size_upload} %{time_pretransfer} %{time_total}"]
     cmd += ["-T", str(upload)] if upload else ["-o", os.devnull]
     cmd.append(f"ftp://{USER}:{PASSWORD}@{HOST}:{port}/{name}")
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SetupError(f"{' '.join(cmd[-3:])}: curl exit {done.returncode}: {done.stderr.strip()}")
-    down, up, total = map(float, done.stdout.split())
-    return (down + up) / total / 1e6
+    down, up, pre, total = map(float, done.stdout.split())
+    return (down + up) / (total - pre) / 1e6
 
 
 def throughput(args: argparse.Namespace, tmp: Path) -> list[dict]:
@@ -193,16 +196,18 @@ def throughput(args: argparse.Namespace, tmp: Path) -> list[dict]:
                 if upload is None:
                     os.link(big, root / name)  # same inode: same page cache for all
                 servers[variant] = (root, *start_server(stack, kind, root, faults))
+            for _, port, _ in servers.values():  # warm-up: first runs pay for cold caches
+                curl(port, name, upload)
             rates = {v: [] for v in servers}
             cpus = {v: [] for v in servers}
-            for r in range(args.rounds):
-                for variant in list(servers)[:: 1 if r % 2 == 0 else -1]:
+            names = list(servers)
+            for r in range(args.rounds):  # rotated: each variant takes each place in turn
+                for variant in names[r % len(names):] + names[:r % len(names)]:
                     root, port, cpu = servers[variant]
                     # Each run starts alike: no earlier upload to truncate, no dirty pages
                     # of earlier runs being written back (the disk's noise, not the server's).
-                    with contextlib.suppress(FileNotFoundError):
-                        if upload is not None:
-                            (root / name).unlink()
+                    if upload is not None:
+                        (root / name).unlink(missing_ok=True)
                     os.sync()
                     before = cpu()
                     rates[variant].append(curl(port, name, upload))
@@ -354,7 +359,9 @@ async def console(args: argparse.Namespace) -> dict:
     from tui.settings import Settings
     from tui.widgets.fault_panel import FaultPanel
 
-    server = FaultServer(Settings(root=args.console, port=0, passive_ports=None))
+    # The console as users run it: default passive ports (pyftpdlib binds them with
+    # SO_REUSEADDR; with port 0 each PASV slows down as the flood's TIME_WAITs pile up).
+    server = FaultServer(Settings(root=args.console, port=0))
     app = FaultConsole(server)
     async with app.run_test(size=(140, 40)) as pilot:
         # SIGTERM (the parent stopping us) ends this body, so the clients are stopped too;
@@ -428,43 +435,49 @@ def console_phase(args: argparse.Namespace, tmp: Path, stack: contextlib.ExitSta
 # --- 3. report
 
 
+LATENCIES = {  # figure -> (line in the flood table, row in the summary)
+    "arm_ms": ("u arms:    key -> first upload that got the fault",
+               "key `u` to the first upload that got the fault"),
+    "shown_on_ms": ("u arms:    key -> panel reads ARMED", "key `u` to the panel reading ARMED"),
+    "disarm_ms": ("u disarms: key -> 226 on an upload begun after",
+                  "key `u` again to a 226 on an upload begun after it"),
+    "shown_off_ms": ("u disarms: key -> panel reads off", "key `u` again to the panel reading off"),
+}
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
 def report(args: argparse.Namespace, rows: list[dict], con: dict) -> None:
-    print(f"\n## Throughput over loopback (curl; median of {args.rounds} interleaved rounds)\n")
-    print(f"{'workload':<14} {'':>10} {'bare':>8} {'fault':>8} {'ratio':>6} {'armed':>8} {'ratio':>6}")
+    print(f"\n## Throughput over loopback (curl, median of {args.rounds} interleaved rounds)\n")
+    print(f"{'':<21} {'bare':>7} {'fault':>7} {'ratio':>6} {'armed':>7} {'ratio':>6}")
     for r in rows:
-        for key, unit in (("mbps", "MB/s"), ("cpu_ms", "server CPU ms")):
+        for key, unit in (("mbps", "MB/s"), ("cpu_ms", "CPU ms")):
             x = r[key]
-            print(f"{r['workload'] if key == 'mbps' else '':<14} {unit:>10} {x['bare']:8.0f} {x['fault']:8.0f}"
-                  f" {x['fault'] / x['bare']:6.3f} {x['armed']:8.0f} {x['armed'] / x['bare']:6.3f}")
-    print("armed: the fault server with " + ", ".join(f"{r['armed_spec']} ({r['workload'][:4]})" for r in rows)
-          + " armed, a rule that does not match the transfer")
-    print("\nruns (MB/s, in order):")
+            print(f"{r['workload'] if key == 'mbps' else '':<14} {unit:<6} {x['bare']:7.0f} {x['fault']:7.0f}"
+                  f" {x['fault'] / x['bare']:6.3f} {x['armed']:7.0f} {x['armed'] / x['bare']:6.3f}")
+    print("armed: the fault server with a rule that does not match the transfer ("
+          + ", ".join(f"{r['armed_spec']} during {r['workload'][:4]}" for r in rows) + ")")
+    print("CPU ms: CPU time of the server process (all threads) per transfer")
+    print("runs, MB/s in run order:")
     for r in rows:
         for v, xs in r["runs"].items():
-            print(f"  {r['workload']:<14} {v:<6} " + " ".join(f"{x:7.0f}" for x in xs))
+            print(f"  {r['workload']:<14} {v:<6}" + "".join(f"{x:7.0f}" for x in xs))
 
     secs = con["seconds"]
-    print(f"\n## Console under a flood ({con['clients']} client processes, STOR+RETR of {args.kib} KiB,"
-          f" {secs:.1f} s)\n")
-    print(f"client cycles        {con['cycles']} ({con['cycles'] / secs:.0f}/s; "
-          f"{con['transfers'] / secs:.0f} transfers/s seen by the server)")
-    print(f"events drained       {con['events'] - con['dropped']} ({(con['events'] - con['dropped']) / secs:.0f}/s),"
-          f" dropped {con['dropped']}")
-    print(f"faults got by clients {con['client_faults']}; client errors: "
-          f"{', '.join(con['client_errors']) or 'none'}")
-    for key, what in (("arm_ms", "u arms: key -> first faulted upload"),
-                      ("shown_on_ms", "u arms: key -> panel reads ARMED"),
-                      ("disarm_ms", "u disarms: key -> 226 upload begun after"),
-                      ("shown_off_ms", "u disarms: key -> panel reads off")):
+    drained = con["events"] - con["dropped"]
+    print(f"\n## Console under a flood ({con['clients']} client processes looping STOR+RETR of "
+          f"{args.kib} KiB, {secs:.1f} s)\n")
+    print(f"flood    {con['transfers'] / secs:.0f} transfers/s at the server ({con['cycles']} STOR+RETR "
+          f"cycles by the clients in all), {con['client_faults']} faults seen by the clients, "
+          f"client errors: {', '.join(con['client_errors']) or 'none'}")
+    print(f"events   {drained} drained by the console ({drained / secs:.0f}/s), {con['dropped']} dropped")
+    print(f"RSS      {con['rss_start_mib']:.1f} MiB when the flood began, {con['rss_peak_mib']:.1f} MiB peak\n")
+    print(f"{'latency, ms':<50} {'median':>6} {'max':>6}  all")
+    for key, (line, _) in LATENCIES.items():
         xs = con[key]
-        print(f"{what:<42} median {statistics.median(xs):6.1f} ms  max {max(xs):6.1f} ms"
-              f"  all: {' '.join(f'{x:.0f}' for x in xs)}")
-    print(f"RSS                  {con['rss_start_mib']:.1f} MiB when the flood began,"
-          f" peak {con['rss_peak_mib']:.1f} MiB")
+        print(f"{line:<50} {statistics.median(xs):6.1f} {max(xs):6.1f}  " + " ".join(f"{x:.0f}" for x in xs))
 
     print("\n## Summary\n")
     print("| figure | value | target | result |")
@@ -473,30 +486,30 @@ def report(args: argparse.Namespace, rows: list[dict], con: dict) -> None:
         mbps = r["mbps"]
         for v, label in (("fault", "no rules"), ("armed", f"`{r['armed_spec']}` armed")):
             ratio = mbps[v] / mbps["bare"]
-            print(f"| {r['workload']}, fault server ({label}) / bare | {ratio:.3f} "
+            print(f"| {r['workload']}: fault server ({label}) / bare pyftpdlib | {ratio:.3f} "
                   f"({mbps[v]:.0f} / {mbps['bare']:.0f} MB/s) | >= {TARGET_RATIO} | {verdict(ratio >= TARGET_RATIO)} |")
-    for key, what in (("arm_ms", "key `u` to the first upload that got the fault"),
-                      ("disarm_ms", "key `u` again to a 226 on an upload begun after it"),
-                      ("shown_on_ms", "key `u` to the panel reading ARMED"),
-                      ("shown_off_ms", "key `u` again to the panel reading off")):
+    for key, (_, row) in LATENCIES.items():
         xs = con[key]
-        print(f"| {what} (median / max of {len(xs)}) | {statistics.median(xs):.0f} / {max(xs):.0f} ms "
-              f"| < {TARGET_MS:.0f} ms | {verdict(max(xs) < TARGET_MS)} |")
+        print(f"| {row}, under the flood (median / max of {len(xs)}) | {statistics.median(xs):.0f} / "
+              f"{max(xs):.0f} ms | < {TARGET_MS:.0f} ms | {verdict(max(xs) < TARGET_MS)} |")
     print(f"| peak RSS of the console after the flood | {con['rss_peak_mib']:.0f} MiB "
           f"| < {TARGET_RSS_MIB:.0f} MiB | {verdict(con['rss_peak_mib'] < TARGET_RSS_MIB)} |")
-    drained = (con["events"] - con["dropped"]) / secs
-    print(f"| events drained by the console under the flood | {drained:.0f}/s, {con['dropped']} dropped "
-          f"| 0 dropped | {verdict(con['dropped'] == 0)} |")
+    print(f"| events drained by the console under the flood | {drained / secs:.0f}/s, {con['dropped']} "
+          f"dropped | 0 dropped | {verdict(con['dropped'] == 0)} |")
 
 
 # --- entry point
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--retr-mib", type=int, default=256, help="size of the RETR file (default 256)")
     p.add_argument("--stor-mib", type=int, default=128, help="size of the STOR file (default 128)")
-    p.add_argument("--rounds", type=int, default=3, help="runs per server variant (default 3)")
+    p.add_argument("--rounds", type=int, default=5, help="runs per server variant (default 5)")
+    shm = Path("/dev/shm")
+    p.add_argument("--tmp", type=Path, default=shm if os.access(shm, os.W_OK) else None,
+                   help="where the served files live (default /dev/shm when writable: memory, "
+                        "so disk writeback noise stays out of the ratios)")
     p.add_argument("--clients", type=int, default=8, help="flood client processes (default 8)")
     p.add_argument("--kib", type=int, default=4, help="size of each flood transfer (default 4)")
     p.add_argument("--flood-seconds", type=float, default=10.0, help="flood duration (default 10)")
@@ -512,10 +525,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def versions() -> str:
+    """What was measured: the versions, and the commit of the tree (``+`` when modified)."""
     from importlib.metadata import version
 
-    curl_v = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split()[1]
-    return (f"Python {platform.python_version()}, pyftpdlib {version('pyftpdlib')}, "
+    def run(*cmd: str) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parent).stdout
+
+    curl_v = run("curl", "--version").split()[1]
+    commit = run("git", "rev-parse", "--short", "HEAD").strip() or "unknown"
+    dirty = "+" if run("git", "status", "--porcelain", "--", "../tui").strip() else ""
+    return (f"tui at {commit}{dirty}, Python {platform.python_version()}, pyftpdlib {version('pyftpdlib')}, "
             f"Textual {version('textual')}, curl {curl_v}, {os.cpu_count()} CPUs, {platform.machine()}")
 
 
@@ -535,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SetupError("curl is not installed")
         print(f"ftpfault benchmark: {versions()}")
         with contextlib.ExitStack() as stack:
-            tmp = Path(tempfile.mkdtemp(prefix="ftpfault-bench-"))
+            tmp = Path(tempfile.mkdtemp(prefix="ftpfault-bench-", dir=args.tmp))
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
             print(f"throughput: RETR {args.retr_mib} MiB, STOR {args.stor_mib} MiB, {args.rounds} rounds ...",
                   flush=True)

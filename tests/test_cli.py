@@ -186,3 +186,10 @@ def test_ftpfault_console_script_is_installed():
     assert script.exists()
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=DEADLINE)
     assert result.returncode == 0 and result.stdout.startswith("ftpfault ")
+
+
+def test_console_without_a_terminal_says_so(tmp_path):
+    result = run("--port", "0", "--root", str(tmp_path))  # stdin is /dev/null
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "ftpfault: error: the console needs a terminal; use --headless for a log on stdout")

@@ -168,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.headless:
             return run_headless(server, sys.stdout)
+        if not sys.stdin.isatty():
+            print(f"{PROG}: error: the console needs a terminal; use --headless for a log "
+                  "on stdout", file=sys.stderr)
+            return 2
         from .app import FaultConsole  # Textual is only imported for the console
 
         FaultConsole(server).run()

@@ -10,6 +10,7 @@ import errno
 import itertools
 import logging
 import os
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -29,7 +30,6 @@ COMPLETION_POINTS = {"STOR": "upload", "APPE": "upload", "STOU": "upload", "RETR
 TRANSFER_COMMANDS = frozenset({*COMPLETION_POINTS, "LIST", "NLST", "MLSD"})
 
 PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events
-MAX_POLL_WAIT = 0.1  # the longest the loop sleeps before looking at the stop flag
 MAX_ARG_LEN = 200  # longer command arguments and reply texts are cut in events
 MAX_LINE = 2048  # the longest command line pyftpdlib accepts
 
@@ -72,6 +72,7 @@ class FaultDTPMixin:
         super().__init__(sock, cmd_channel)
         self.transfer_id = next(cmd_channel.transfer_ids)
         self.transfer_size = -1
+        self.about: dict | None = None  # describe()'s answer, once it is complete
 
     def handle_close(self) -> None:
         # pyftpdlib's recv() calls handle_close() from inside its ``except OSError`` block
@@ -86,7 +87,9 @@ class FaultDTPMixin:
         super().handle_close()
 
     def describe(self) -> dict:
-        """Path, direction and size of this transfer, for events."""
+        """Path, direction and size of this transfer, for events (worked out once)."""
+        if self.about is not None:
+            return self.about
         channel = self.cmd_channel
         command = self.cmd or channel.transfer_cmd
         if self.file_obj is not None:
@@ -104,13 +107,16 @@ class FaultDTPMixin:
             direction = "download"
         else:
             direction = "list"
-        return {
+        about = {
             "transfer": self.transfer_id,
             "command": command or "",
             "path": path,
             "direction": direction,
             "size": self.transfer_size,
         }
+        if command and path and (self.receive or direction == "list" or self.transfer_size >= 0):
+            self.about = about
+        return about
 
     def close(self) -> None:
         if self._closed or not self._initialized:  # no transfer ever started on it
@@ -220,6 +226,46 @@ class FaultFTPHandler(FTPHandler):
         super().close()
 
 
+class _Waker:
+    """One end of a socketpair, registered in the IOLoop: stop() writes to the other end,
+    so the loop can block in poll() and still notice the stop flag at once."""
+
+    def __init__(self, ioloop: IOLoop) -> None:
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+        self._fileno = self._reader.fileno()
+        ioloop.register(self._fileno, self, ioloop.READ)
+
+    def wake(self) -> None:
+        try:
+            self._writer.send(b"\0")
+        except OSError:  # buffer full (a wake-up is pending anyway) or already closed
+            pass
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def handle_read_event(self) -> None:
+        try:
+            self._reader.recv(4096)
+        except OSError:
+            pass
+
+    def handle_error(self) -> None:
+        pass
+
+    def handle_close(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
 def prepare_root(root: Path) -> Path:
     """Make sure the FTP root exists and is writable; ServerError otherwise."""
     root = Path(root).expanduser()
@@ -280,6 +326,7 @@ class FaultServer:
             reason = err.strerror or str(err)
             raise ServerError(f"cannot listen on {where}: {reason[:1].lower()}{reason[1:]}") from None
         self.host, self.port = self._ftpd.address[:2]
+        self._waker = _Waker(self.ioloop)
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._state_lock = threading.Lock()
@@ -302,11 +349,13 @@ class FaultServer:
         ident = threading.get_ident()
         _errors_to_events.buses[ident] = self.bus
         self.ioloop.call_every(PROGRESS_INTERVAL, self._report_progress)
-        wait = MAX_POLL_WAIT
+        # pyftpdlib's own blocking loop, plus a stop flag that the waker makes it see at once
+        poll, run_due_calls = self.ioloop.poll, self.ioloop.sched.poll
+        soonest = None
         try:
             while not self._stop.is_set():
-                soonest = self.ioloop.loop(wait, blocking=False)
-                wait = MAX_POLL_WAIT if soonest is None else min(MAX_POLL_WAIT, soonest)
+                poll(soonest)
+                soonest = run_due_calls()
         finally:
             # close_all() must run on the loop's own thread (DESIGN.md §3)
             self._ftpd.close_all()
@@ -322,6 +371,7 @@ class FaultServer:
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the loop to stop; wait for it when it runs on the thread start() made."""
         self._stop.set()
+        self._waker.wake()
         with self._state_lock:
             never_served = not self._claimed
             self._claimed = True

@@ -18,7 +18,8 @@ from .. import events as ev
 from ..events import Event, format_event
 
 MAX_CLOSED_SESSIONS = 20
-MAX_TRANSFERS = 200
+MAX_TRANSFERS = 200  # rows kept (up to EVICT_SLACK more between evictions)
+EVICT_SLACK = 50  # evict in bulk: removing rows one by one rebuilds the table's index each time
 MAX_LOG_LINES = 5000
 
 
@@ -105,7 +106,7 @@ class TransferTable(DataTable):
         super().__init__(cursor_type="row", **kwargs)
         self.border_title = "Transfers"
         self.fired_rules: dict[int, str] = {}  # transfer id -> the rule that fired on it
-        self.shown: OrderedDict[str, None] = OrderedDict()  # row keys, oldest first
+        self.shown: OrderedDict[str, dict] = OrderedDict()  # row key -> cells, oldest first
 
     def on_mount(self) -> None:
         for name in self.COLUMNS:
@@ -120,9 +121,13 @@ class TransferTable(DataTable):
                 self.fired_rules[event.transfer] = event.rule
         for tid, event in latest.items():
             self.show_transfer(tid, event)
-        while len(self.shown) > MAX_TRANSFERS:
-            key, _ = self.shown.popitem(last=False)
-            self.remove_row(key)
+        if len(self.shown) > MAX_TRANSFERS + EVICT_SLACK:
+            while len(self.shown) > MAX_TRANSFERS:
+                self.shown.popitem(last=False)
+            self.clear()
+            for key, row in self.shown.items():
+                self.add_row(*row.values(), key=key)
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def show_transfer(self, tid: int, event: Event) -> None:
         rate = event.bytes / event.elapsed if event.elapsed > 0 else 0
@@ -146,10 +151,11 @@ class TransferTable(DataTable):
         if key in self.shown:
             for column, value in row.items():
                 self.update_cell(key, column, value)
+            self.shown[key] = row
         else:
             follow = self.is_vertical_scroll_end
             self.add_row(*row.values(), key=key)
-            self.shown[key] = None
+            self.shown[key] = row
             if follow:  # tail the newest transfers unless the user scrolled up
                 self.scroll_end(animate=False, immediate=True, x_axis=False)
 
