@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-ENGINE_MODULES = ["tui.faults", "tui.events", "tui.settings", "tui.server", "tui.cli"]
+ENGINE_MODULES = ["tui.faults", "tui.events", "tui.settings", "tui.handlers", "tui.server", "tui.cli"]
 
 
 def test_engine_imports_without_textual():

@@ -33,7 +33,8 @@ from conftest import (
 from rawftp import RawFTP
 
 from tui.events import format_event
-from tui.server import MAX_ARG_LEN, FaultServer, ServerError
+from tui.handlers import MAX_ARG_LEN
+from tui.server import FaultServer, ServerError
 from tui.settings import Settings
 
 # pyftpdlib's own limit for one command line (FTPHandler.collect_incoming_data); replies that

@@ -49,6 +49,7 @@ class Event:
     elapsed: float = 0.0
     rule: str = ""
     point: str = ""
+    action: str = ""
 
     def to_dict(self) -> dict:
         """The event as JSON-ready data, without fields left at their default."""
@@ -120,10 +121,11 @@ def format_event(event: Event) -> str | None:
     elif kind == REPLY:
         line = f"-> {event.code} {event.text}"
     elif kind == FAULT:
-        line = (
-            f"FAULT {event.point} -> {event.code} {event.text}"
-            f" ({event.command} {event.path}, rule {event.rule})"
-        )
+        what = f"{event.code} {event.text}" if event.code else event.action
+        line = f"FAULT {event.point} -> {what} ({event.command} {event.path}".rstrip()
+        line += f", rule {event.rule})"
+        if event.code and event.action and event.action != f"reply {event.code}":
+            line += f" [{event.action}]"
     elif kind == TRANSFER:
         result = event.code or "no reply"
         line = (

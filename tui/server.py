@@ -1,8 +1,4 @@
-"""The FTP server: pyftpdlib handlers that consult the fault board, run on a private IOLoop.
-
-Faults are injected by *replacing* the reply pyftpdlib is about to send, never by sending
-one of our own beside it: every command gets exactly one final reply (DESIGN.md §2).
-"""
+"""FaultServer: the fault handlers served on a private IOLoop, started and stopped cleanly."""
 
 from __future__ import annotations
 
@@ -11,29 +7,20 @@ import itertools
 import logging
 import os
 import socket
-import sys
 import threading
 from pathlib import Path
 
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import DTPHandler, FTPHandler
-from pyftpdlib.ioloop import _ERRNOS_DISCONNECTED, IOLoop
+from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 from . import events as ev
 from .events import EventBus
 from .faults import FaultBoard
+from .handlers import FaultDTPMixin, FaultFTPHandler, pyftpdlib_log
 from .settings import Settings
 
-# Which completion point a transfer command's final reply belongs to.
-COMPLETION_POINTS = {"STOR": "upload", "APPE": "upload", "STOU": "upload", "RETR": "download"}
-TRANSFER_COMMANDS = frozenset({*COMPLETION_POINTS, "LIST", "NLST", "MLSD"})
-
 PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events
-MAX_ARG_LEN = 200  # longer command arguments and reply texts are cut in events
-MAX_LINE = 2048  # the longest command line pyftpdlib accepts
-
-pyftpdlib_log = logging.getLogger("pyftpdlib")
 
 
 class ServerError(Exception):
@@ -63,167 +50,6 @@ _errors_to_events = _ErrorsToEvents()
 pyftpdlib_log.addHandler(_errors_to_events)
 pyftpdlib_log.setLevel(logging.WARNING)
 pyftpdlib_log.propagate = False
-
-
-class FaultDTPMixin:
-    """Data channel side: swaps the final 226 for a fault reply and reports the transfer."""
-
-    def __init__(self, sock, cmd_channel) -> None:
-        super().__init__(sock, cmd_channel)
-        self.transfer_id = next(cmd_channel.transfer_ids)
-        self.transfer_size = -1
-        self.about: dict | None = None  # describe()'s answer, once it is complete
-
-    def handle_close(self) -> None:
-        # pyftpdlib's recv() calls handle_close() from inside its ``except OSError`` block
-        # when the peer resets the connection, and would answer 226: an upload ended by a
-        # reset did not complete (and a fault must not fire on it)
-        err = sys.exc_info()[1]
-        if (self.receive and not self._closed and isinstance(err, OSError)
-                and err.errno in _ERRNOS_DISCONNECTED):
-            self._resp = ("426 Connection reset by peer; transfer aborted.", pyftpdlib_log.info)
-            self.close()
-            return
-        super().handle_close()
-
-    def describe(self) -> dict:
-        """Path, direction and size of this transfer, for events (worked out once)."""
-        if self.about is not None:
-            return self.about
-        channel = self.cmd_channel
-        command = self.cmd or channel.transfer_cmd
-        if self.file_obj is not None:
-            path = self.file_obj.name
-            if self.transfer_size < 0 and not self.receive and not self.file_obj.closed:
-                size = os.fstat(self.file_obj.fileno()).st_size
-                self.transfer_size = max(0, size - channel.transfer_offset)
-        else:
-            path = channel.transfer_path
-        if channel.fs is not None and path:
-            path = channel.fs.fs2ftp(path)
-        if self.receive:
-            direction = "upload"
-        elif command == "RETR":
-            direction = "download"
-        else:
-            direction = "list"
-        about = {
-            "transfer": self.transfer_id,
-            "command": command or "",
-            "path": path,
-            "direction": direction,
-            "size": self.transfer_size,
-        }
-        if command and path and (self.receive or direction == "list" or self.transfer_size >= 0):
-            self.about = about
-        return about
-
-    def close(self) -> None:
-        if self._closed or not self._initialized:  # no transfer ever started on it
-            super().close()
-            return
-        channel = self.cmd_channel
-        about = self.describe()
-        point = COMPLETION_POINTS.get(about["command"])
-        if point and self._resp and self._resp[0].startswith("226"):
-            rule = channel.board.match(point)
-            if rule is not None:
-                self._resp = (rule.reply, pyftpdlib_log.info)
-                channel.emit(
-                    ev.FAULT, rule=rule.id, point=point, code=rule.code, text=rule.text,
-                    command=about["command"], path=about["path"], transfer=about["transfer"],
-                )
-        super().close()
-        code = int(self._resp[0][:3]) if self._resp else 0
-        channel.emit(
-            ev.TRANSFER, bytes=self.get_transmitted_bytes(),
-            elapsed=round(self.get_elapsed_time(), 3), code=code, **about,
-        )
-
-
-class FaultDTPHandler(FaultDTPMixin, DTPHandler):
-    pass
-
-
-class FaultFTPHandler(FTPHandler):
-    """Control channel side: reports sessions, commands and replies as events.
-
-    ``board``, ``bus``, ``session_ids`` and ``transfer_ids`` are set per server on a
-    subclass made by FaultServer, so several servers can live in one process.
-    """
-
-    board: FaultBoard
-    bus: EventBus
-    session_ids: itertools.count
-    transfer_ids: itertools.count
-    dtp_handler = FaultDTPHandler
-
-    session_id = 0
-    transfer_cmd = ""
-    transfer_path = ""
-    transfer_offset = 0
-
-    def emit(self, kind: str, **fields) -> None:
-        self.bus.emit(kind, self.session_id, **fields)
-
-    def on_connect(self) -> None:
-        self.session_id = next(self.session_ids)
-        self.emit(ev.SESSION_OPEN, address=f"{self.remote_ip}:{self.remote_port}")
-
-    def on_login(self, username: str) -> None:
-        self.emit(ev.LOGIN, user=username, cwd=self.fs.cwd)
-
-    def on_login_failed(self, username: str, password: str) -> None:
-        self.emit(ev.LOGIN, user=username, ok=False)
-
-    def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
-        shown = "******" if cmd == "PASS" else arg[:MAX_ARG_LEN]
-        self.emit(ev.COMMAND, command=cmd[:MAX_ARG_LEN], arg=shown)
-        super().pre_process_command(line, cmd, arg)
-
-    def process_command(self, cmd: str, *args, **kwargs) -> None:
-        if cmd in TRANSFER_COMMANDS:
-            self.transfer_cmd = cmd
-            self.transfer_path = args[0] if args else ""
-            self.transfer_offset = self._restart_position
-        super().process_command(cmd, *args, **kwargs)
-
-    def respond(self, resp: str, logfun=pyftpdlib_log.debug) -> None:
-        super().respond(resp, logfun=logfun)
-        code = int(resp[:3]) if resp[:3].isdigit() else 0
-        cwd = self.fs.cwd if self.fs is not None else ""
-        self.emit(ev.REPLY, code=code, text=resp[4:4 + MAX_ARG_LEN], cwd=cwd)
-
-    discarding_line = False
-
-    def collect_incoming_data(self, data: bytes) -> None:
-        # pyftpdlib answers "500 Command too long." each time its buffer overflows, then
-        # once more for the rest at the CRLF: one reply per line instead
-        if self.discarding_line:
-            return
-        self._in_buffer.append(data)
-        self._in_buffer_len += len(data)
-        if self._in_buffer_len > MAX_LINE:
-            self._in_buffer, self._in_buffer_len = [], 0
-            self.discarding_line = True
-
-    def found_terminator(self) -> None:
-        if self.discarding_line:
-            self.discarding_line = False
-            if self._idler is not None and not self._idler.cancelled:
-                self._idler.reset()
-            self.respond_w_warning("500 Command too long.")
-            return
-        super().found_terminator()
-
-    def decode(self, data: bytes) -> str:
-        # a bare CR or LF would be echoed by '500 Command "..." not understood.' and split it
-        return super().decode(data).replace("\r", "\ufffd").replace("\n", "\ufffd")
-
-    def close(self) -> None:
-        if not self._closed and self.session_id:
-            self.emit(ev.SESSION_CLOSE, address=f"{self.remote_ip}:{self.remote_port}")
-        super().close()
 
 
 class _Waker:
