@@ -19,6 +19,7 @@ from tui.server import FaultServer
 from tui.widgets.fault_panel import FaultPanel, FaultRow
 from tui.widgets.help import HelpScreen
 from tui.widgets.live import EventLog, SessionTable, TransferTable
+from tui.widgets.rule_form import RuleForm
 
 SIZE = (140, 40)
 
@@ -95,7 +96,7 @@ async def test_u_arms_and_disarms_the_upload_fault_live(console):
         log = console.query_one(EventLog)
         await until(pilot, lambda: any(" FAULT upload -> 426" in line for line in log.lines),
                     "the fired fault in the log")
-        await until(pilot, lambda: str(row(console, "upload").query_one(".fired").render()) == "fired 1",
+        await until(pilot, lambda: str(row(console, "upload").query_one(".count").render()) == "fired 1",
                     "the fired counter")
         transfers = console.query_one(TransferTable)
         await until(pilot, lambda: any("426 ⚡" in str(transfers.get_cell_at((i, 4)))
@@ -164,7 +165,7 @@ async def test_rules_changed_elsewhere_show_up(console):
         console.server.board.add("download=452:Disk full")
         await until(pilot, lambda: armed_on_screen(console, "download"), "the row to arm")
         assert row(console, "download").query_one(Select).value == 452
-        assert str(row(console, "download").query_one(".message").render()) == "Disk full"
+        assert str(row(console, "download").query_one(".summary").render()) == "Disk full"
 
 
 async def test_sessions_table_follows_a_session(console):
@@ -205,10 +206,11 @@ async def test_help_screen_lists_every_key(console):
 async def test_command_palette_runs_the_same_actions(console):
     async with console.run_test(size=SIZE) as pilot:
         titles = [c.title for c in console.get_system_commands(console.screen)]
-        for wanted in ("Upload fault", "Download fault", "Disarm all", "Clear log", "Help", "Set code 451"):
+        for wanted in ("upload fault and focus its row (u)", "download fault", "Disarm every fault (x)",
+                       "Clear the log (c)", "Add a fault rule", "Show every key", "code to 451 (4)"):
             assert any(wanted in t for t in titles), wanted
         await pilot.press("ctrl+p")
-        await pilot.press(*"Upload fault")
+        await pilot.press(*"upload fault")
         await until(pilot, lambda: console.screen.query(CommandList) and console.screen.query_one(CommandList).option_count,
                     "palette matches")
         await pilot.press("enter")
@@ -254,3 +256,133 @@ async def test_q_quits_and_frees_the_port_while_a_transfer_runs(console, setting
     assert server.wait_stopped(0)
     assert _can_serve_again(settings, port)
     assert (await asyncio.wait_for(client, DEADLINE)).startswith("data connection closed")
+
+
+# --- rules: add, edit, toggle, delete from the keyboard
+
+
+async def type_spec(pilot, spec: str) -> None:
+    await pilot.press("end", "ctrl+u", *spec)
+
+
+def form(app) -> RuleForm:
+    assert isinstance(app.screen, RuleForm), app.screen
+    return app.screen
+
+
+def ftp_reply(server, call) -> str:
+    ftp = connect(server)
+    try:
+        return call(ftp)
+    except (ftplib.error_temp, ftplib.error_perm) as err:
+        assert ftp.voidcmd("SYST").startswith("215")
+        return str(err)
+    finally:
+        ftp.close()
+
+
+async def test_a_adds_a_rule_that_runs_out_and_shows_so(console):
+    server = console.server
+    async with console.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await type_spec(pilot, "upload=452:Quota exceeded,times=1")
+        verdict = str(form(console).query_one("#verdict").render())
+        assert verdict.startswith("✓") and "once" in verdict and "452 Quota exceeded" in verdict
+        await pilot.press("enter")
+        assert not isinstance(console.screen, RuleForm)
+        (rule,) = server.board.rules()
+        assert rule.spec == "upload=452:Quota exceeded,times=1"
+        added = row(console, "upload")
+        assert added.rule_id == rule.id and console.panel.current_row() is added
+        assert armed_on_screen(console, "upload")
+        assert (await asyncio.to_thread(upload, server, "q.bin")).startswith("452 Quota exceeded")
+        assert (await asyncio.to_thread(upload, server, "q.bin")).startswith("226")  # once only
+        await until(pilot, lambda: str(added.query_one(".state").render()) == "spent", "the spent state")
+        assert str(added.query_one(".count").render()) == "fired 1 · left 0"
+        assert not added.query_one(Switch).value
+        await pilot.press("space")  # arming it again gives it its times back
+        assert server.board.stats(rule.id).remaining == 1
+        assert str(added.query_one(".state").render()) == "ARMED"
+
+
+async def test_the_form_checks_the_line_as_you_type(console):
+    async with console.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await type_spec(pilot, "upload=999")
+        verdict = str(form(console).query_one("#verdict").render())
+        assert verdict.startswith("✗") and "999" in verdict
+        assert form(console).query_one("#save").disabled
+        await pilot.press("enter")  # not saved: the form stays
+        assert isinstance(console.screen, RuleForm)
+        await type_spec(pilot, "download,after=10,wat=1")
+        assert "unknown option 'wat'" in str(form(console).query_one("#verdict").render())
+        await pilot.press("escape")
+        assert not isinstance(console.screen, RuleForm)
+        assert console.server.board.rules() == []
+
+
+async def test_the_pickers_write_into_the_line(console):
+    async with console.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await type_spec(pilot, "upload,times=2")
+        form(console).query_one("#point-picker", Select).value = "download-start"
+        await pilot.pause()
+        form(console).query_one("#code-picker", Select).value = 550
+        await pilot.pause()
+        spec = form(console).query_one("#spec")
+        assert spec.value == "download-start=550,times=2"
+        await pilot.press("enter")
+        (rule,) = console.server.board.rules()
+        assert (rule.point, rule.code, rule.times) == ("download-start", 550, 2)
+        (console.server.root / "f.bin").write_bytes(b"data")
+        reply = await asyncio.to_thread(ftp_reply, console.server,
+                                        lambda f: f.retrbinary("RETR f.bin", lambda b: None))
+        assert reply.startswith("550 ")
+
+
+async def test_e_edits_the_focused_rule(console):
+    server = console.server
+    async with console.run_test(size=SIZE) as pilot:
+        await pilot.press("u")
+        rule_id = server.board.first("upload").id
+        await pilot.press("e")
+        assert form(console).query_one("#spec").value == "upload=426"
+        await type_spec(pilot, "upload=451,every=2")
+        await pilot.press("enter")
+        rule = server.board.get(rule_id)
+        assert (rule.code, rule.every, rule.enabled) == (451, 2, True)
+        replies = [await asyncio.to_thread(upload, server, f"{n}.bin") for n in range(4)]
+        assert [r[:3] for r in replies] == ["226", "451", "226", "451"]
+        await until(pilot, lambda: "every 2" in str(row(console, "upload").query_one(".summary").render()),
+                    "the new trigger in the row")
+
+
+async def test_space_toggles_and_delete_removes_the_focused_rule(console):
+    server = console.server
+    async with console.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await type_spec(pilot, "cmd:NOOP=502")
+        await pilot.press("enter")
+        (rule,) = server.board.rules()
+        noop_row = next(r for r in console.panel.rows() if r.rule_id == rule.id)
+        assert console.panel.current_row() is noop_row
+        assert (await asyncio.to_thread(ftp_reply, server, lambda f: f.voidcmd("NOOP"))).startswith("502")
+        await pilot.press("space")
+        assert not server.board.get(rule.id).enabled
+        assert (await asyncio.to_thread(ftp_reply, server, lambda f: f.voidcmd("NOOP"))).startswith("200")
+        await pilot.press("space")
+        assert server.board.get(rule.id).enabled
+        await pilot.press("delete")
+        assert server.board.rules() == []
+        assert noop_row not in console.panel.rows()
+        assert [r.point for r in console.panel.rows()] == ["upload", "download"]
+        assert (await asyncio.to_thread(ftp_reply, server, lambda f: f.voidcmd("NOOP"))).startswith("200")
+
+
+async def test_arrow_keys_walk_the_rules(console):
+    async with console.run_test(size=SIZE) as pilot:
+        await pilot.press("u")  # focus on the upload row
+        await pilot.press("down", "space")
+        assert console.server.board.first("download").enabled
+        await pilot.press("up", "space")
+        assert not console.server.board.first("upload").enabled

@@ -85,7 +85,7 @@ def upload(port: int, name: str) -> str:
 
 def test_typed_keys_arm_faults_and_q_quits(console, free_port, settings):
     console.wait_for(f"ftp://127.0.0.1:{free_port}/")
-    console.wait_for("u Upload fault")  # the footer
+    console.wait_for("u Upload")  # the footer
     console.keys("u")
     screen = console.wait_for("faults armed 1")
     assert "ARMED" in screen

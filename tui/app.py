@@ -18,11 +18,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from .faults import PICKER_CODES
+from .faults import PICKER_CODES, Rule
 from .server import FaultServer
 from .widgets.fault_panel import FaultPanel, FaultRow
 from .widgets.help import HelpScreen
 from .widgets.live import EventLog, SessionTable, TransferTable
+from .widgets.rule_form import RuleForm
 
 REFRESH_INTERVAL = 1 / 15  # seconds between drains of the event queue
 EVENT_QUEUE_SIZE = 50_000
@@ -35,17 +36,24 @@ class FaultConsole(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "FTP Fault Console"
     BINDINGS = [
-        Binding("u", "toggle('upload')", "Upload fault", id="toggle-upload",
+        Binding("u", "toggle('upload')", "Upload", id="toggle-upload",
                 tooltip="Arm/disarm the upload fault and focus its row"),
-        Binding("d", "toggle('download')", "Download fault", id="toggle-download",
+        Binding("d", "toggle('download')", "Download", id="toggle-download",
                 tooltip="Arm/disarm the download fault and focus its row"),
         *(
             Binding(str(n), f"code({code})", str(code), id=f"code-{code}", group=_CODE_KEYS,
                     tooltip=f"Set the focused row's code to {code}")
             for n, code in enumerate(PICKER_CODES, start=1)
         ),
-        Binding("x", "disarm_all", "Disarm all", id="disarm-all", tooltip="Disarm every fault"),
-        Binding("c", "clear_log", "Clear log", id="clear-log", tooltip="Clear the log"),
+        Binding("a", "add_rule", "Add", id="add-rule",
+                tooltip="Add a fault rule (any point, code, trigger and action)"),
+        Binding("e", "edit_rule", "Edit", id="edit-rule", show=False, tooltip="Edit the focused rule"),
+        Binding("delete", "delete_rule", "Delete", id="delete-rule", key_display="del", show=False,
+                tooltip="Delete the focused rule"),
+        Binding("space", "toggle_row", "Toggle", id="toggle-rule", show=False,
+                tooltip="Arm/disarm the focused rule"),
+        Binding("x", "disarm_all", "Disarm", id="disarm-all", tooltip="Disarm every fault"),
+        Binding("c", "clear_log", "Clear", id="clear-log", show=False, tooltip="Clear the log"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",
                 tooltip="Show every key and fault code"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the server and quit (also Ctrl+Q)"),
@@ -137,11 +145,54 @@ class FaultConsole(App[None]):
 
     def action_code(self, code: int) -> None:
         panel = self.panel
-        row = panel.current_row() or self.last_row or panel.row_for("upload")
-        if not row.is_attached:
-            row = panel.row_for("upload")
+        row = self.focused_row() or panel.row_for("upload")
         panel.set_code(row, code)
         self.last_row = row
+
+    def focused_row(self) -> FaultRow | None:
+        row = self.panel.current_row() or self.last_row
+        return row if row is not None and row.is_attached else None
+
+    def action_toggle_row(self) -> None:
+        row = self.panel.current_row()  # only with the focus on a rule's row
+        if row is not None:
+            self.panel.toggle_row(row)
+
+    def action_add_rule(self) -> None:
+        def added(rule: Rule | None) -> None:
+            if rule is not None:
+                rule = self.server.board.add(rule)
+                self.panel.sync()
+                self.last_row = next(r for r in self.panel.rows() if r.rule_id == rule.id)
+                self.panel.focus_row(self.last_row)
+
+        self.push_screen(RuleForm(), added)
+
+    def action_edit_rule(self) -> None:
+        row = self.panel.current_row()
+        if row is None or row.rule is None:
+            self.notify("Focus a rule first (u, d, or the arrow keys in the fault panel).")
+            return
+        rule_id = row.rule_id
+
+        def edited(rule: Rule | None) -> None:
+            if rule is not None and rule_id in {r.id for r in self.server.board.rules()}:
+                self.server.board.replace(rule_id, rule)
+                self.panel.sync()
+
+        self.push_screen(RuleForm(row.rule), edited)
+
+    def action_delete_rule(self) -> None:
+        row = self.panel.current_row()
+        if row is None or row.rule is None:
+            self.notify("Focus a rule first (u, d, or the arrow keys in the fault panel).")
+            return
+        rows = self.panel.rows()
+        self.panel.remove_row(row)
+        left = [r for r in self.panel.rows() if r in rows and r is not row]
+        if left:  # keep the focus in the panel
+            self.last_row = left[min(rows.index(row), len(left) - 1)]
+            self.panel.focus_row(self.last_row)
 
     def action_disarm_all(self) -> None:
         self.server.board.disarm_all()
@@ -156,10 +207,7 @@ class FaultConsole(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.id != "quit":
-                yield SystemCommand(
-                    f"{binding.description} ({binding.key_display or binding.key})"
-                    if binding.group is None else f"Set code {binding.description} (key {binding.key})",
-                    binding.tooltip,
-                    partial(self.run_action, binding.action),
-                )
+            if isinstance(binding, Binding) and binding.id not in ("quit", "toggle-rule"):
+                key = binding.key_display or binding.key
+                yield SystemCommand(f"{binding.tooltip} ({key})", f"key {key}",
+                                    partial(self.run_action, binding.action))

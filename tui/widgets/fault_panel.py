@@ -1,16 +1,28 @@
-"""The fault panel: one row per rule, each with a switch, a code picker, its message and a
-fired counter. The board is the truth: rows write to it and are redrawn from it."""
+"""The fault panel: one row per rule, each with a switch, a code picker, what it does and
+when, and how often it fired. The board is the truth: rows write to it and are redrawn
+from it, so a rule set from anywhere else shows up here too."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Select, Switch
 
-from ..faults import PICKER_CODES, POINTS, FaultBoard, Rule, default_message
+from ..faults import (
+    PICKER_CODES,
+    FaultBoard,
+    Rule,
+    RuleError,
+    RuleStats,
+    default_message,
+    point_info,
+)
 
 # Points that always have a row, armed or not, reachable with a quick key.
 QUICK_POINTS = {"upload": "u", "download": "d"}
+
+NORMAL_REPLY = 0  # the picker's value for a rule that keeps the normal reply
 
 CODE_MEANINGS = {
     425: "can't open data connection",
@@ -21,28 +33,51 @@ CODE_MEANINGS = {
 }
 
 
-def code_options(extra: int | None = None) -> list[tuple[str, int]]:
+def code_options(code: int | None) -> list[tuple[str, int]]:
     codes = list(PICKER_CODES)
-    if extra is not None and extra not in codes:
-        codes.append(extra)
-    return [(f"{c} {CODE_MEANINGS.get(c, default_message(c))}", c) for c in codes]
+    if code is not None and code not in codes:
+        codes.append(code)
+    options = [(f"{c} {CODE_MEANINGS.get(c, default_message(c))}", c) for c in codes]
+    if code is None:
+        options.insert(0, ("normal reply", NORMAL_REPLY))
+    return options
+
+
+def summary(rule: Rule) -> str:
+    """What a rule does and when, in one line."""
+    parts = [rule.text] if rule.code is not None and rule.message else []
+    action = rule.describe_action()
+    if action != f"reply {rule.code}":
+        parts.append(action)
+    trigger = rule.describe_trigger()
+    if trigger != "always":
+        parts.append(trigger)
+    return " · ".join(parts) or rule.text
 
 
 class FaultRow(Horizontal):
     """A rule's row; an unarmed quick point's row has no ``rule_id`` until first armed."""
 
-    def __init__(self, point: str, rule: Rule | None = None, fired: int = 0) -> None:
+    def __init__(self, point: str, rule: Rule | None = None, stats: RuleStats | None = None) -> None:
         super().__init__(classes="fault-row")
         self.point = point
         self.rule_id = rule.id if rule else ""
-        self.pending_code = rule.code if rule else POINTS[point].default_code
-        self.state: tuple[Rule | None, int] = (rule, fired)  # what the row should show
+        self.pending_code = point_info(point).default_code
+        self.state: tuple[Rule | None, RuleStats] = (rule, stats or RuleStats())
+        self.option_codes: tuple[int, ...] = ()  # the codes the picker offers now
+        self.focus_when_mounted = False
+
+    @property
+    def rule(self) -> Rule | None:
+        return self.state[0]
 
     @property
     def code(self) -> int:
-        """The code this row shows (and will arm with)."""
-        rule = self.state[0]
-        return rule.code if rule else self.pending_code
+        """The code the picker shows (and an unarmed row will arm with)."""
+        rule = self.rule
+        if rule is None:
+            return self.pending_code
+        return NORMAL_REPLY if rule.code is None else rule.code
 
     def compose(self) -> ComposeResult:
         key = QUICK_POINTS.get(self.point)
@@ -50,38 +85,58 @@ class FaultRow(Horizontal):
         yield Label(self.point, classes="point")
         yield Switch(value=False)
         yield Label("off", classes="state")
-        yield Select(code_options(self.code), value=self.code, allow_blank=False,
-                     type_to_search=False, compact=True)
-        yield Label("", classes="message")
-        yield Label("", classes="fired")
+        options = code_options(self.rule.code if self.rule else self.pending_code)
+        self.option_codes = tuple(code for _, code in options)
+        yield Select(options, value=self.code, allow_blank=False, type_to_search=False, compact=True)
+        yield Label("", classes="summary")
+        yield Label("", classes="count")
 
     def on_mount(self) -> None:
         self._draw()
+        if self.focus_when_mounted:
+            self.query_one(Switch).focus()
 
-    def show(self, rule: Rule | None, fired: int) -> None:
-        self.state = (rule, fired)
+    def show(self, rule: Rule | None, stats: RuleStats) -> None:
+        self.state = (rule, stats)
         if self.is_mounted:  # else on_mount draws it, once the widgets exist
             self._draw()
 
     def _draw(self) -> None:
-        rule, fired = self.state
-        code = self.code
+        rule, stats = self.state
         armed = bool(rule and rule.enabled)
+        spent = bool(rule and not rule.enabled and stats.exhausted)
         select = self.query_one(Select)
         with self.prevent(Switch.Changed, Select.Changed):  # drawing is not user input
-            if code not in PICKER_CODES:
-                select.set_options(code_options(code))
-            if select.value != code:
-                select.value = code
+            options = code_options(rule.code if rule else self.pending_code)
+            codes = tuple(code for _, code in options)
+            if codes != self.option_codes:
+                select.set_options(options)
+                self.option_codes = codes
+            if select.value != self.code:
+                select.value = self.code
             self.query_one(Switch).value = armed
-        self.query_one(".state", Label).update("ARMED" if armed else "off")
-        self.query_one(".message", Label).update(rule.text if rule else default_message(code))
-        self.query_one(".fired", Label).update(f"fired {fired}")
+        select.disabled = bool(rule and (rule.stall or rule.reset))  # they send no reply
+        self.query_one(".state", Label).update("ARMED" if armed else "spent" if spent else "off")
+        if rule is None:
+            text = default_message(self.pending_code)
+        else:
+            text = summary(rule)
+        self.query_one(".summary", Label).update(text)
+        count = f"fired {stats.fired}"
+        if stats.remaining is not None:
+            count += f" · left {stats.remaining}"
+        self.query_one(".count", Label).update(count)
         self.set_class(armed, "-armed")
+        self.set_class(spent, "-spent")
 
 
 class FaultPanel(Vertical):
     """Rows for every rule on the board, plus an unarmed row for each quick point."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Previous rule", show=False),
+        Binding("down", "move(1)", "Next rule", show=False),
+    ]
 
     def __init__(self, board: FaultBoard, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -109,28 +164,32 @@ class FaultPanel(Vertical):
         by_rule = {row.rule_id: row for row in rows if row.rule_id}
         placed = []
         for rule in rules:
+            stats = self.board.stats(rule.id)
             row = by_rule.get(rule.id) or next(
-                (r for r in rows if r.point == rule.point and not r.rule_id), None)
+                (r for r in rows if r.point == rule.point and not r.rule_id and r not in placed), None)
             if row is None:
-                row = FaultRow(rule.point, rule, self.board.fired(rule.id))
+                row = FaultRow(rule.point, rule, stats)
                 self.mount(row)
                 rows.append(row)
             row.rule_id = rule.id
-            row.show(rule, self.board.fired(rule.id))
+            row.show(rule, stats)
             placed.append(row)
         for point in QUICK_POINTS:  # a quick point keeps an (unarmed) row
             if not any(r.point == point for r in placed):
                 row = next((r for r in rows if r.point == point and r not in placed), None)
                 if row is None:
                     row = FaultRow(point)
-                    self.mount(row)
-                row.show(None, 0)
+                    self.mount(row, before=0 if point == "upload" else None)
+                row.show(None, RuleStats())
                 placed.append(row)
         for row in rows:
             if row not in placed:
                 row.remove()
 
     # --- screen -> board
+
+    def rows(self) -> list[FaultRow]:
+        return list(self.query(FaultRow))
 
     def row_for(self, point: str) -> FaultRow:
         return next(r for r in self.query(FaultRow) if r.point == point)
@@ -142,6 +201,18 @@ class FaultPanel(Vertical):
             focused = focused.parent
         return focused
 
+    def focus_row(self, row: FaultRow) -> None:
+        if row.is_mounted:
+            row.query_one(Switch).focus()
+        else:  # a row just added: its widgets do not exist yet
+            row.focus_when_mounted = True
+
+    def action_move(self, step: int) -> None:
+        rows = self.rows()
+        current = self.current_row()
+        if rows and current in rows:
+            self.focus_row(rows[(rows.index(current) + step) % len(rows)])
+
     def set_armed(self, row: FaultRow, armed: bool) -> None:
         if row.rule_id:
             self.board.update(row.rule_id, enabled=armed)
@@ -150,25 +221,36 @@ class FaultPanel(Vertical):
         self.sync()
 
     def toggle(self, point: str) -> FaultRow:
+        """The quick keys: arm or disarm a point's first rule, and focus its row."""
         row = self.row_for(point)
-        armed = bool(row.rule_id) and self.board.get(row.rule_id).enabled
-        self.set_armed(row, not armed)
-        row.query_one(Switch).focus()
+        self.set_armed(row, not (row.rule and row.rule.enabled))
+        self.focus_row(row)
         return row
 
+    def toggle_row(self, row: FaultRow) -> None:
+        self.set_armed(row, not (row.rule and row.rule.enabled))
+
     def set_code(self, row: FaultRow, code: int) -> None:
-        row.pending_code = code
-        if row.rule_id:
-            # a custom message belongs to the old code; the new code gets its standard text
-            self.board.update(row.rule_id, code=code, message=None)
-        else:
-            row.show(None, 0)
+        if not row.rule_id:
+            row.pending_code = code
+            row.show(None, RuleStats())
+            return
+        # a custom message belongs to the old code; the new code gets its standard text
+        try:
+            self.board.update(row.rule_id, code=code or None, message=None)
+        except RuleError as err:
+            self.notify(f"{row.rule.spec}: {err}", severity="error")
         self.sync()
+
+    def remove_row(self, row: FaultRow) -> None:
+        if row.rule_id:
+            self.board.remove(row.rule_id)
+            self.sync()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         event.stop()
         row = next(a for a in event.switch.ancestors if isinstance(a, FaultRow))
-        armed = bool(row.rule_id) and self.board.get(row.rule_id).enabled
+        armed = bool(row.rule and row.rule.enabled)
         if event.value == event.switch.value != armed:  # a stale or echoed message is not input
             self.set_armed(row, event.value)
 

@@ -1,0 +1,117 @@
+"""Add or edit a rule: one line in the fault grammar, checked as you type.
+
+The point and code pickers write into that line, so the line stays the one truth and
+what you see is exactly what the command line, a profile or the API would take.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Select, Static
+
+from ..faults import POINTS, STANDARD_MESSAGES, Rule, RuleError, parse_rule
+
+GRAMMAR = (
+    "[b]POINT[=CODE[:MESSAGE]][,OPTION...][/b]   e.g. upload=451,times=1\n"
+    "[b]points[/b]   upload download list, upload-start download-start list-start, login data cmd:VERB\n"
+    "[b]actions[/b]  after=BYTES rate=BYTES/S delay=SECONDS stall drop reset keep=no\n"
+    "[b]triggers[/b] times=N every=N chance=P path=GLOB user=NAME"
+)
+
+_HEAD = re.compile(r"^(?P<point>[^=,]*)(?P<code>=[^,]*)?(?P<rest>.*)$", re.S)
+
+
+def with_point(spec: str, point: str) -> str:
+    m = _HEAD.match(spec.strip())
+    return f"{point}{m['code'] or ''}{m['rest']}"
+
+
+def with_code(spec: str, code: int) -> str:
+    m = _HEAD.match(spec.strip())
+    return f"{m['point'] or 'upload'}={code}{m['rest']}"
+
+
+def describe(rule: Rule) -> str:
+    reply = f"{rule.reply!r}" if rule.reply else "no reply change"
+    return (f"{rule.point}: {rule.describe_action()} — {rule.describe_trigger()}"
+            f"\nreply: {escape(reply)}")
+
+
+class RuleForm(ModalScreen[Rule | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-rule")]
+
+    def __init__(self, rule: Rule | None = None) -> None:
+        super().__init__()
+        self.editing = rule
+        self.parsed: Rule | None = None
+
+    def compose(self) -> ComposeResult:
+        title = f"Edit rule {self.editing.id}" if self.editing else "Add a fault rule"
+        with Vertical(id="rule-form") as form:
+            form.border_title = title
+            form.border_subtitle = "Enter saves · Esc cancels"
+            with Horizontal(id="rule-pickers"):
+                yield Select([(name, name) for name in POINTS], prompt="point", id="point-picker",
+                             compact=True, type_to_search=False)
+                yield Select([(f"{code} {text}", code) for code, text in STANDARD_MESSAGES.items()],
+                             prompt="code", id="code-picker", compact=True, type_to_search=False)
+            yield Input(value=self.editing.spec if self.editing else "",
+                        placeholder="upload=451,times=1", id="spec")
+            yield Static(id="verdict")
+            yield Static(GRAMMAR, id="grammar")
+            with Horizontal(id="rule-buttons"):
+                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#spec", Input).focus()
+        self.check(self.query_one("#spec", Input).value)
+
+    def check(self, text: str) -> None:
+        verdict = self.query_one("#verdict", Static)
+        try:
+            self.parsed = parse_rule(text)
+        except RuleError as err:
+            self.parsed = None
+            verdict.update(f"[b red]✗[/] {escape(str(err))}" if text.strip() else "Type a rule, or pick a point.")
+        else:
+            verdict.update(f"[b green]✓[/] {describe(self.parsed)}")
+        self.query_one("#save", Button).disabled = self.parsed is None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.check(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is Select.NULL:
+            return
+        spec = self.query_one("#spec", Input)
+        if event.select.id == "point-picker":
+            spec.value = with_point(spec.value, str(event.value))
+        else:
+            spec.value = with_code(spec.value, int(event.value))
+        spec.focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_save(self) -> None:
+        if self.parsed is not None:
+            self.dismiss(self.parsed)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
