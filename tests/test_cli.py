@@ -24,7 +24,8 @@ def run(*args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
 
 
 class Headless:
-    """``ftpfault --headless`` in the background; its stdout collected line by line."""
+    """``ftpfault --headless`` in the background; its stdout collected line by line.
+    Tests use it through the ``headless`` fixture, which never leaves it running."""
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
@@ -47,10 +48,30 @@ class Headless:
                           what=f"a log line matching {pattern!r}")
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(signum)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
         code = self.proc.wait(DEADLINE)
         self._reader.join(DEADLINE)
         return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(DEADLINE)
+
+
+@pytest.fixture
+def headless():
+    started: list[Headless] = []
+
+    def start(*args: str) -> Headless:
+        server = Headless(*args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
 
 
 def test_help_explains_every_option():
@@ -106,9 +127,9 @@ def test_root_that_is_a_file_is_one_clear_line(tmp_path):
     assert len(lines) == 1 and "is not a directory" in lines[0] and str(not_a_dir) in lines[0]
 
 
-def test_missing_root_is_created(tmp_path):
+def test_missing_root_is_created(tmp_path, headless):
     root = tmp_path / "a" / "b"
-    server = Headless("--root", str(root))
+    server = headless("--root", str(root))
     try:
         assert root.is_dir()
         assert f"root={root}" in server.lines[0]
@@ -116,9 +137,9 @@ def test_missing_root_is_created(tmp_path):
         assert server.stop() == 0
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_headless_logs_faults_and_stops_cleanly(tmp_path, signum):
-    server = Headless("--root", str(tmp_path), "--fault", "upload=451:Try later")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_headless_logs_faults_and_stops_cleanly(tmp_path, signum, headless):
+    server = headless("--root", str(tmp_path), "--fault", "upload=451:Try later")
     assert "faults=upload=451:Try later" in server.lines[0]
     ftp = ftplib.FTP(timeout=DEADLINE)
     ftp.connect("127.0.0.1", server.port)
@@ -137,8 +158,8 @@ def test_headless_logs_faults_and_stops_cleanly(tmp_path, signum):
     assert (tmp_path / "a.txt").read_bytes() == b"hello"
 
 
-def test_no_anonymous_login_by_default(tmp_path):
-    server = Headless("--root", str(tmp_path))
+def test_no_anonymous_login_by_default(tmp_path, headless):
+    server = headless("--root", str(tmp_path))
     try:
         ftp = ftplib.FTP(timeout=DEADLINE)
         ftp.connect("127.0.0.1", server.port)
@@ -148,9 +169,9 @@ def test_no_anonymous_login_by_default(tmp_path):
         server.stop()
 
 
-def test_anonymous_is_read_only(tmp_path):
+def test_anonymous_is_read_only(tmp_path, headless):
     (tmp_path / "pub.txt").write_text("public")
-    server = Headless("--root", str(tmp_path), "--anonymous")
+    server = headless("--root", str(tmp_path), "--anonymous")
     try:
         ftp = ftplib.FTP(timeout=DEADLINE)
         ftp.connect("127.0.0.1", server.port)
@@ -166,8 +187,8 @@ def test_anonymous_is_read_only(tmp_path):
     assert not (tmp_path / "x.txt").exists()
 
 
-def test_masquerade_and_passive_ports_reach_the_pasv_reply(tmp_path, free_port):
-    server = Headless("--root", str(tmp_path), "--masquerade", "10.1.2.3",
+def test_masquerade_and_passive_ports_reach_the_pasv_reply(tmp_path, free_port, headless):
+    server = headless("--root", str(tmp_path), "--masquerade", "10.1.2.3",
                       "--passive-ports", f"{free_port}-{free_port}")
     try:
         ftp = ftplib.FTP(timeout=DEADLINE)

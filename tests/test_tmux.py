@@ -117,3 +117,17 @@ def test_sigterm_stops_the_console_and_restores_the_terminal(console, free_port)
     os.kill(pid, signal.SIGTERM)
     assert console.exit_status() == 0
     wait_until(lambda: "Faults" not in console.screen(), what="the console to leave the screen")
+
+
+def test_closing_the_terminal_stops_the_console(console, free_port, settings):
+    """The terminal going away (SIGHUP) stops the server too: no orphan holding the port."""
+    console.wait_for(f"ftp://127.0.0.1:{free_port}/")
+    pattern = f"^{sys.executable} -m tui --port {free_port} "
+    console.close()
+
+    def gone() -> bool:
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, timeout=DEADLINE)
+        return found.returncode == 1
+
+    wait_until(gone, what="the console to exit")
+    FaultServer(replace(settings, port=free_port)).stop()

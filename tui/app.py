@@ -25,6 +25,7 @@ from .widgets.help import HelpScreen
 from .widgets.live import EventLog, SessionTable, TransferTable
 from .widgets.rule_form import RuleForm
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 REFRESH_INTERVAL = 1 / 15  # seconds between drains of the event queue
 EVENT_QUEUE_SIZE = 50_000
 FLOOD = 50  # events per tick above which the tables refresh at 5 Hz instead of 15
@@ -88,16 +89,19 @@ class FaultConsole(App[None]):
         self.run_worker(self.server.serve, name="ftp-server", thread=True)
         self.set_interval(REFRESH_INTERVAL, self.refresh_views)
         self.refresh_views()
-        try:  # Textual does not handle SIGTERM: stop cleanly and restore the terminal
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+        # Textual handles neither SIGTERM nor the terminal going away (SIGHUP): stop cleanly
+        for signum in STOP_SIGNALS:
+            try:
+                asyncio.get_running_loop().add_signal_handler(signum, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
 
     def on_unmount(self) -> None:
-        try:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+        for signum in STOP_SIGNALS:
+            try:
+                asyncio.get_running_loop().remove_signal_handler(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
         self.server.stop()
         self.server.wait_stopped(2)
         self.server.bus.unsubscribe(self.feed)

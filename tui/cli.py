@@ -12,7 +12,7 @@ from typing import TextIO
 
 from . import __version__
 from .events import format_event
-from .faults import PICKER_CODES, POINTS, Rule, RuleError, default_message, parse_rule
+from .faults import PICKER_CODES, POINTS, Rule, RuleError, parse_rule
 from .server import FaultServer, ServerError
 from .settings import DEFAULT_PASSIVE_PORTS, Settings
 
@@ -58,20 +58,28 @@ def _port_range(text: str) -> range:
 
 
 def _epilog() -> str:
-    points = "\n".join(f"  {p.name:<10} {p.description}" for p in POINTS.values())
-    codes = "\n".join(f"  {n}  {c} {default_message(c)}" for n, c in enumerate(PICKER_CODES, 1))
+    points = "\n".join(f"  {p.name:<15} {p.description}" for p in POINTS.values())
+    codes = " ".join(str(c) for c in PICKER_CODES)
     return (
-        "fault points (--fault POINT=CODE[:MESSAGE]; CODE defaults to 426 and may be\n"
-        "any 4xx/5xx reply; MESSAGE replaces the standard text):\n"
-        f"{points}\n\n"
-        "codes of the console's picker (keys 1-5):\n"
-        f"{codes}\n\n"
-        "keys in the console: u/d toggle the upload/download fault, 1-5 set the code of\n"
-        "the focused fault, x disarms all, c clears the log, ? help, q or Ctrl+Q quits.\n\n"
+        "faults: --fault POINT[=CODE[:MESSAGE]][,OPTION...]  (repeatable)\n"
+        f"{points}\n"
+        "  cmd:VERB        reply to any command, e.g. cmd:CWD=550, cmd:RNTO=553\n\n"
+        "  CODE      any 4xx/5xx; a bare point uses its default (426 for completion points);\n"
+        "            MESSAGE replaces the standard text\n"
+        "  actions   after=BYTES   cut the data connection after BYTES, then reply CODE\n"
+        "            rate=BYTES/S  throttle the transfer     delay=SECONDS  reply late\n"
+        "            stall  never answer   drop  reply 421 and hang up   reset  TCP reset\n"
+        "            keep=no       an upload fault removes the received file\n"
+        "  triggers  times=N (then the rule disarms itself)  every=N  chance=P (see --seed)\n"
+        "            path=GLOB  user=NAME\n\n"
+        f"keys in the console: u/d arm the upload/download fault, 1-5 set the code ({codes}),\n"
+        "a add a rule, e edit, del delete, space toggle, x disarm all, c clear the log,\n"
+        "? help, q or Ctrl+Q quit.\n\n"
         "examples:\n"
-        "  ftpfault                                   console on ftp://127.0.0.1:2121/\n"
-        "  ftpfault --fault upload=451 --port 0       upload fault armed, free port\n"
-        "  ftpfault --headless --fault 'download=426:Link dropped'"
+        "  ftpfault                                        console on ftp://127.0.0.1:2121/\n"
+        "  ftpfault --fault upload=451,times=1             fail the next upload once\n"
+        "  ftpfault --fault 'download=426,after=100000,path=*.iso'\n"
+        "  ftpfault --headless --fault 'upload=452:Quota exceeded,chance=0.3' --seed 7"
     )
 
 
@@ -102,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="address announced in PASV replies (for NAT or containers)")
     add("--anonymous", action="store_true",
         help="also allow anonymous login, read-only (off by default)")
-    add("--fault", type=_fault, action="append", default=[], metavar="POINT=CODE[:MESSAGE]",
-        help="arm a fault at start; repeatable (points and codes below)")
+    add("--fault", type=_fault, action="append", default=[], metavar="SPEC",
+        help="arm a fault at start, e.g. upload=451,times=1; repeatable (grammar below)")
+    add("--seed", type=int, metavar="N",
+        help="seed for chance= triggers: the same seed repeats the same faults run to run")
     add("--headless", action="store_true",
         help="no console: serve and print one log line per event on stdout; "
              "Ctrl+C or SIGTERM stops")
@@ -121,6 +131,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         passive_ports=args.passive_ports,
         masquerade=args.masquerade,
         anonymous=args.anonymous,
+        seed=args.seed,
     )
 
 
@@ -128,7 +139,7 @@ def run_headless(server: FaultServer, out: TextIO) -> int:
     """Serve until SIGINT/SIGTERM, printing events as they come, in batches."""
     feed = server.bus.subscribe(maxlen=100_000)
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     armed = ", ".join(r.spec for r in server.board.rules()) or "none"
     print(f"{PROG}: serving {server.url} root={server.root} user={server.settings.user} "

@@ -117,7 +117,7 @@ class FaultServer:
         bus: EventBus | None = None,
     ) -> None:
         self.settings = settings = settings or Settings()
-        self.board = board if board is not None else FaultBoard()
+        self.board = board if board is not None else FaultBoard(seed=settings.seed)
         self.bus = bus if bus is not None else EventBus()
         self.root = prepare_root(settings.root)
 

@@ -19,3 +19,4 @@ class Settings:
     passive_ports: range | None = DEFAULT_PASSIVE_PORTS
     masquerade: str | None = None
     anonymous: bool = False
+    seed: int | None = None  # for chance= triggers; None draws a fresh sequence each run
