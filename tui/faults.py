@@ -301,7 +301,17 @@ _OPTION_PARSERS: dict[str, Callable[[str], object]] = {
     "user": lambda v: _text("user", v),
 }
 _FLAGS = ("stall", "drop", "reset")
-_OPTION_NAME = re.compile(r"\s*[A-Za-z][A-Za-z-]*\s*(=|$)")
+_OPTION_NAME = re.compile(r"\s*([A-Za-z][A-Za-z-]*)\s*(=|$)")
+
+
+def _looks_like_option(part: str) -> bool:
+    """After a message, whether a comma starts the options: NAME=... or a bare option name
+    (so "Disk full, sorry" stays one message and "...,after" still says after needs a value)."""
+    found = _OPTION_NAME.match(part)
+    if found is None:
+        return False
+    name = found.group(1).lower()
+    return found.group(2) == "=" or name in _FLAGS or name in _OPTION_PARSERS or name == "keep"
 
 
 def parse_rule(spec: str) -> Rule:
@@ -312,7 +322,7 @@ def parse_rule(spec: str) -> Rule:
     parts = text.split(",")
     head, options = parts[0], []
     for part in parts[1:]:
-        if not options and ":" in head and not _OPTION_NAME.match(part):
+        if not options and ":" in head and not _looks_like_option(part):
             head += "," + part  # a comma inside the message
         else:
             options.append(part)
@@ -459,14 +469,17 @@ class FaultBoard:
             return rule
 
     def replace(self, rule_id: str, rule: Rule | str) -> Rule:
-        """Put a new rule in an old one's place (same id, counters restarted)."""
+        """Put a new rule in an old one's place: same id and fired count; its times, every
+        and chance start afresh."""
         rule = parse_rule(rule) if isinstance(rule, str) else validate(rule)
         with self._lock:
             if rule_id not in self._rules:
                 raise KeyError(rule_id)
             rule = rule.replace(id=rule_id)
+            fired = self._state[rule_id].fired
             self._rules[rule_id] = rule
             self._state[rule_id] = _State(rule, self.seed)
+            self._state[rule_id].fired = fired
             self._changed()
             return rule
 

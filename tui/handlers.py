@@ -20,7 +20,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyftpdlib.handlers import DTPHandler, FTPHandler
 from pyftpdlib.ioloop import _ERRNOS_DISCONNECTED
@@ -51,6 +51,7 @@ class TransferPlan:
     user: str
     rate_rule: Rule | None = None  # fired at the start: throttles the transfer
     cut_rule: Rule | None = None  # asked to fire when the byte count reaches its after=
+    more_cuts: list[Rule] = field(default_factory=list)  # the next ones, if it does not fire
 
     @property
     def rate(self) -> int | None:
@@ -73,6 +74,7 @@ class FaultDTPMixin:
         self.cutting: Rule | None = None
         self.rate_started = 0.0
         self.rate_bytes = 0
+        self.upload_offset = 0  # the file's size when an upload started writing to it
 
     # --- the transfer starts: ask the rules about it (before sendfile pushes a first chunk)
 
@@ -85,6 +87,11 @@ class FaultDTPMixin:
         super().push_with_producer(producer)
 
     def enable_receiving(self, type, cmd) -> None:
+        # where this upload starts writing: past the old content for APPE or REST
+        try:
+            self.upload_offset = self.file_obj.tell()
+        except (AttributeError, OSError, ValueError):
+            self.upload_offset = 0
         self.start_transfer()
         super().enable_receiving(type, cmd)
 
@@ -103,11 +110,10 @@ class FaultDTPMixin:
         plan = self.plan
         if plan is not None:
             if plan.cut_at is not None:
-                room = plan.cut_at - self.tot_bytes_sent
-                if room <= 0 and self.try_cut():  # more data is waiting: cut here
-                    return 0
-                if room > 0:
-                    data = data[:room]
+                if plan.cut_at <= self.tot_bytes_sent and self.try_cut():
+                    return 0  # more data is waiting: cut here
+                if plan.cut_at is not None:  # (try_cut may have moved on to another rule)
+                    data = data[:plan.cut_at - self.tot_bytes_sent]
             if plan.rate:
                 data = data[:self.rate_chunk]
         sent = super().send(data)
@@ -118,11 +124,12 @@ class FaultDTPMixin:
     def initiate_sendfile(self) -> None:
         plan = self.plan
         if plan is not None and plan.cut_at is not None:
-            room = plan.cut_at - self.tot_bytes_sent
+            if (plan.cut_at <= self.tot_bytes_sent
+                    and self._offset < os.fstat(self._filefd).st_size and self.try_cut()):
+                return
+            room = plan.cut_at - self.tot_bytes_sent if plan.cut_at is not None else 0
             if room > 0:
                 self.ac_out_buffer_size = min(DTPHandler.ac_out_buffer_size, room)
-            elif self._offset < os.fstat(self._filefd).st_size and self.try_cut():
-                return
         super().initiate_sendfile()
 
     # --- receiving (uploads): rate and cut
@@ -173,12 +180,16 @@ class FaultDTPMixin:
     def try_cut(self) -> bool:
         """The byte count reached after=: fire the rule and cut, or carry on uncapped."""
         plan = self.plan
-        rule = plan.cut_rule
-        already = rule is plan.rate_rule  # a rate rule fired when the transfer started
-        if not already and not self.cmd_channel.board.fire(rule):
-            plan.cut_rule = None
-            self.__dict__.pop("ac_out_buffer_size", None)
-            return False
+        while True:
+            rule = plan.cut_rule
+            already = rule is plan.rate_rule  # a rate rule fired when the transfer started
+            if already or self.cmd_channel.board.fire(rule):
+                break
+            # this one does not fire now (every=, chance=, ...): the next cut rule may
+            plan.cut_rule = plan.more_cuts.pop(0) if plan.more_cuts else None
+            if plan.cut_rule is None or plan.cut_rule.after > self.get_transmitted_bytes():
+                self.__dict__.pop("ac_out_buffer_size", None)
+                return False
         self.cutting = rule
         if not already:
             self.cmd_channel.fault(rule, self.describe(), action=f"cut after {rule.after} B")
@@ -241,7 +252,9 @@ class FaultDTPMixin:
         channel = self.cmd_channel
         about = self.describe()
         plan = self.plan
-        rule = self.cutting
+        # a cut ends with its fault reply, unless something else closed the channel first
+        # (ABOR answers for itself; a closed session gets no reply)
+        rule = self.cutting if self._resp else None
         if (rule is None and plan is not None and channel.board.armed
                 and self._resp and self._resp[0].startswith("226")):
             if plan.rate_rule is not None and completes(plan.rate_rule):
@@ -257,8 +270,14 @@ class FaultDTPMixin:
             if not rule.keep and self.receive:
                 self.remove_upload()
             self._resp = ()  # the channel delivers the answer, as the rule says
+        # after a QUIT during the transfer the parent would close the session before our
+        # answer went out: deliver() closes it once the answer is out instead
+        quitting = rule is not None and channel._quit_pending
+        if quitting:
+            channel._quit_pending = False
         super().close()
         if rule is not None:
+            channel._quit_pending = quitting
             channel.deliver(rule, lambda: answer and channel.respond(answer))
             code = int(answer[:3]) if answer else 0
         else:
@@ -269,10 +288,14 @@ class FaultDTPMixin:
         )
 
     def remove_upload(self) -> None:
-        """keep=no: the file is gone before the reply goes out."""
+        """keep=no: what this upload wrote is gone before the reply goes out (the file,
+        or for an APPE or a resumed STOR only the part past where it started writing)."""
         try:
             self.file_obj.close()
-            os.remove(self.file_obj.name)
+            if self.upload_offset:
+                os.truncate(self.file_obj.name, self.upload_offset)
+            else:
+                os.remove(self.file_obj.name)
         except OSError:
             pass
 
@@ -322,6 +345,7 @@ class FaultFTPHandler(FTPHandler):
     transfer_offset = 0
     frozen = False  # a stall fired: the session never answers again
     discarding_line = False
+    held: list[bytes | None] | None = None  # lines read while a delayed answer is pending
 
     def emit(self, kind: str, **fields) -> None:
         self.bus.emit(kind, self.session_id, **fields)
@@ -366,6 +390,11 @@ class FaultFTPHandler(FTPHandler):
         if self.frozen:  # stalled: read (to notice a hang-up) but never answer
             self._in_buffer, self._in_buffer_len = [], 0
             return
+        if self.held is not None:  # an answer is held back: lines already read wait for it
+            self.held.append(None if self.discarding_line else b"".join(self._in_buffer))
+            self._in_buffer, self._in_buffer_len = [], 0
+            self.discarding_line = False
+            return
         if self.discarding_line:
             self.discarding_line = False
             if self._idler is not None and not self._idler.cancelled:
@@ -381,6 +410,12 @@ class FaultFTPHandler(FTPHandler):
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
         shown = "******" if cmd == "PASS" else arg[:MAX_ARG_LEN]
         self.emit(ev.COMMAND, command=cmd[:MAX_ARG_LEN], arg=shown)
+        if (self.authenticated and not arg and cmd[-4:] == "STAT"
+                and (cmd == "STAT" or cmd not in self.proto_cmds)):
+            # pyftpdlib runs a bare STAT itself, past process_command: cmd:STAT must see it
+            self.logline(f"<- {line}")
+            self.process_command("STAT", "")
+            return
         super().pre_process_command(line, cmd, arg)
 
     def respond(self, resp: str, logfun=pyftpdlib_log.debug) -> None:
@@ -450,7 +485,8 @@ class FaultFTPHandler(FTPHandler):
         if plan.cut_rule is None:
             cuts = [r for r in self.board.candidates(point, path, self.username)
                     if r.after is not None and r.rate is None]
-            plan.cut_rule = min(cuts, key=lambda r: r.after, default=None)
+            cuts.sort(key=lambda r: r.after)
+            plan.cut_rule, plan.more_cuts = (cuts[0], cuts[1:]) if cuts else (None, [])
         return plan
 
     # --- delivering a fault's answer
@@ -470,20 +506,38 @@ class FaultFTPHandler(FTPHandler):
                 self.reset_connection()
                 return
             answer()
-            if rule.drop:
+            if rule.drop or self._quit_pending:  # (a QUIT came during the transfer)
                 self.close_when_done()
 
         if rule.delay is not None:
             self.del_channel()  # read nothing more until the answer went out
+            if self.held is None:
+                self.held = []  # and hold back the lines already read (pipelined commands)
 
             def later() -> None:
                 if not self._closed:
                     self.add_channel()
+                    held, self.held = self.held, None
                     finish()
+                    self.replay(held or [])
 
             self.call_later(rule.delay, later)
         else:
             finish()
+
+    def replay(self, lines: list[bytes | None]) -> None:
+        """Run the lines held back during a delay, in order, as if they arrived now."""
+        partial = self._in_buffer, self._in_buffer_len, self.discarding_line
+        for i, line in enumerate(lines):
+            if self._closed or self._closing:
+                return
+            if self.held is not None:  # one of them is delayed in turn: the rest waits again
+                self.held.extend(lines[i:])
+                break
+            self.discarding_line = line is None  # None: it was too long
+            self._in_buffer, self._in_buffer_len = ([line], len(line)) if line else ([], 0)
+            self.found_terminator()
+        self._in_buffer, self._in_buffer_len, self.discarding_line = partial
 
     def reset_connection(self) -> None:
         """Close with a TCP reset (RST) instead of a FIN."""
