@@ -158,7 +158,7 @@ def assert_one_final_reply_per_command(recorder) -> None:
                 owed += 1
             elif event.kind == "reply" and event.code >= 200:
                 owed -= 1
-                assert owed >= 0, f"session {session}: unsolicited {event.code} {event.text}"
+                assert owed >= 0, f"session {session}: unsolicited {event.code} {event.message}"
         assert owed == 0, f"session {session}: {owed} reply(ies) missing"
 
 

@@ -189,7 +189,7 @@ def test_garbage_line_gets_one_reply_and_the_session_goes_on(
         assert len(event.command) <= MAX_ARG_LEN and len(event.arg) <= MAX_ARG_LEN, event
     for event in recorder.of("reply", session=sid):
         # bounded by pyftpdlib's line limit, not by MAX_ARG_LEN: see the report
-        assert len(event.text) <= PYFTPDLIB_LINE_LIMIT + 64
+        assert len(event.message) <= PYFTPDLIB_LINE_LIMIT + 64
     if len(line) > MAX_ARG_LEN + 10:
         # the long part is cut in the command event, not kept whole
         assert any(

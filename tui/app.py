@@ -7,9 +7,12 @@ sets rules on the board and drains the event queue on a timer (DESIGN.md §3-4).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -19,13 +22,16 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from .faults import PICKER_CODES, Rule
+from .profiles import ProfileError, load_profile, save_profile
 from .server import FaultServer
 from .widgets.fault_panel import FaultPanel, FaultRow
 from .widgets.help import HelpScreen
 from .widgets.live import EventLog, SessionTable, TransferTable
+from .widgets.path_prompt import PathPrompt
 from .widgets.rule_form import RuleForm
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+DEFAULT_PROFILE = Path("ftpfault-profile.toml")
+HANG_UP_GRACE = 2.0  # seconds the console may take to leave after its terminal is gone
 REFRESH_INTERVAL = 1 / 15  # seconds between drains of the event queue
 EVENT_QUEUE_SIZE = 50_000
 FLOOD = 50  # events per tick above which the tables refresh at 5 Hz instead of 15
@@ -53,6 +59,10 @@ class FaultConsole(App[None]):
                 tooltip="Delete the focused rule"),
         Binding("space", "toggle_row", "Toggle", id="toggle-rule", show=False,
                 tooltip="Arm/disarm the focused rule"),
+        Binding("s", "save_profile", "Save", id="save-profile", show=False,
+                tooltip="Save the rules to a profile (TOML)"),
+        Binding("l", "load_profile", "Load", id="load-profile", show=False,
+                tooltip="Load the rules of a profile (TOML), replacing the current ones"),
         Binding("x", "disarm_all", "Disarm", id="disarm-all", tooltip="Disarm every fault"),
         Binding("c", "clear_log", "Clear", id="clear-log", show=False, tooltip="Clear the log"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",
@@ -60,9 +70,12 @@ class FaultConsole(App[None]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the server and quit (also Ctrl+Q)"),
     ]
 
-    def __init__(self, server: FaultServer) -> None:
+    def __init__(self, server: FaultServer, control_url: str | None = None,
+                 profile: Path | None = None) -> None:
         super().__init__()
         self.server = server
+        self.control_url = control_url
+        self.profile = profile  # where s saves and l loads, unless told otherwise
         self.feed = server.bus.subscribe(maxlen=EVENT_QUEUE_SIZE)
         self.dropped_seen = 0
         self.table_backlog: list = []
@@ -89,15 +102,26 @@ class FaultConsole(App[None]):
         self.run_worker(self.server.serve, name="ftp-server", thread=True)
         self.set_interval(REFRESH_INTERVAL, self.refresh_views)
         self.refresh_views()
-        # Textual handles neither SIGTERM nor the terminal going away (SIGHUP): stop cleanly
-        for signum in STOP_SIGNALS:
+        # Textual handles neither SIGTERM nor the terminal going away (SIGHUP)
+        handlers = {signal.SIGTERM: self.exit, signal.SIGHUP: self.hang_up}
+        for signum, handler in handlers.items():
             try:
-                asyncio.get_running_loop().add_signal_handler(signum, self.exit)
+                asyncio.get_running_loop().add_signal_handler(signum, handler)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
+    def hang_up(self) -> None:
+        """The terminal is gone: free the port first, then leave. Restoring a terminal that
+        no longer exists can block inside Textual's writer, so a watchdog ends the process
+        if that takes more than a moment."""
+        self.server.stop(timeout=0)
+        watchdog = threading.Timer(HANG_UP_GRACE, os._exit, args=(0,))
+        watchdog.daemon = True
+        watchdog.start()
+        self.exit()
+
     def on_unmount(self) -> None:
-        for signum in STOP_SIGNALS:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
             try:
                 asyncio.get_running_loop().remove_signal_handler(signum)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -128,8 +152,11 @@ class FaultConsole(App[None]):
         armed = self.server.board.armed_count()
         # most important first: on a narrow terminal the root path is what gets cut
         status = (
-            f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  [b]{self.server.url}[/b]  "
-            f"user [b]{self.server.settings.user}[/b]  root [b]{self.server.root}[/b]"
+            f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  [b]{self.server.url}[/b]"
+            f"{' (FTPS)' if self.server.tls else ''}  "
+            f"user [b]{self.server.settings.user}[/b]  "
+            + (f"control [b]{self.control_url}[/b]  " if self.control_url else "")
+            + f"root [b]{self.server.root}[/b]"
         )
         if status != self.status_text:
             self.status_text = status
@@ -197,6 +224,44 @@ class FaultConsole(App[None]):
         if left:  # keep the focus in the panel
             self.last_row = left[min(rows.index(row), len(left) - 1)]
             self.panel.focus_row(self.last_row)
+
+    def action_save_profile(self) -> None:
+        def save(path: Path | None) -> None:
+            if path is None:
+                return
+            rules = self.server.board.rules()
+            try:
+                save_profile(path, rules)
+            except OSError as err:
+                self.notify(f"Cannot save {path}: {err.strerror}", severity="error")
+                return
+            self.profile = path
+            self.notify(f"Saved {len(rules)} rule(s) to {path}")
+
+        default = str(self.profile or DEFAULT_PROFILE)
+        self.push_screen(PathPrompt("Save the rules to a profile", default,
+                                    f"Load it with: ftpfault --profile {default}"), save)
+
+    def action_load_profile(self) -> None:
+        def load(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                profile = load_profile(path)
+            except ProfileError as err:
+                self.notify(str(err), severity="error", timeout=10)
+                return
+            board = self.server.board
+            board.clear()
+            for rule in profile.rules:
+                board.add(rule)
+            self.panel.sync()
+            self.profile = path
+            note = " ([server] settings apply at start only)" if profile.server else ""
+            self.notify(f"Loaded {len(profile.rules)} rule(s) from {path}{note}")
+
+        self.push_screen(PathPrompt("Load a profile (replaces the rules)", str(self.profile or DEFAULT_PROFILE)),
+                         load)
 
     def action_disarm_all(self) -> None:
         self.server.board.disarm_all()

@@ -7,14 +7,19 @@ import ipaddress
 import signal
 import sys
 import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .control import ControlAPI, parse_address
 from .events import format_event
 from .faults import PICKER_CODES, POINTS, Rule, RuleError, parse_rule
+from .journal import Journal
+from .profiles import ProfileError, load_profile
 from .server import FaultServer, ServerError
-from .settings import DEFAULT_PASSIVE_PORTS, Settings
+from .settings import Settings
 
 PROG = "ftpfault"
 
@@ -44,6 +49,13 @@ def _ipv4(text: str) -> str:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
+
+
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return parse_address(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _port_range(text: str) -> range:
@@ -83,6 +95,15 @@ def _epilog() -> str:
     )
 
 
+# Options that [server] in a profile may also set; the command line wins over the profile.
+SERVER_OPTIONS = {
+    "host": str, "port": _port, "root": Path, "user": str, "password": str,
+    "passive_ports": _port_range, "masquerade": _ipv4, "anonymous": bool, "seed": int,
+    "control": _address, "journal": Path, "tls": bool, "tls_required": bool, "cert": Path,
+    "key": Path,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
     parser = _Parser(
@@ -91,29 +112,40 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run a real FTP server inside a terminal console and break it on purpose, "
             "live: arm a fault with one key and the next upload or download ends in "
-            "425/426/450/451/452 instead of 226."
+            "425/426/450/451/452 instead of 226. 'ftpfault ctl --help' drives a running "
+            "one from scripts."
         ),
         epilog=_epilog(),
     )
+    # server options default to None: "not given", so a profile's [server] can fill them
     add = parser.add_argument
-    add("--host", default=defaults.host, help="address to listen on (default: %(default)s)")
-    add("--port", type=_port, default=defaults.port,
-        help="control port (default: %(default)s; 0 picks a free port and shows it)")
-    add("--root", type=Path, default=defaults.root,
-        help="directory served as / (default: ./%(default)s, created if missing)")
-    add("--user", default=defaults.user, help="login name (default: %(default)s)")
-    add("--password", default=defaults.password, help="password (default: %(default)s)")
+    add("--host", help=f"address to listen on (default: {defaults.host})")
+    add("--port", type=_port, help=f"control port (default: {defaults.port}; 0 picks a free port and shows it)")
+    add("--root", type=Path, help=f"directory served as / (default: ./{defaults.root}, created if missing)")
+    add("--user", help=f"login name (default: {defaults.user})")
+    add("--password", help=f"password (default: {defaults.password})")
     add("--passive-ports", type=_port_range, metavar="LOW-HIGH",
-        default=DEFAULT_PASSIVE_PORTS,
         help="ports used for passive data connections (default: 60000-65535)")
     add("--masquerade", metavar="ADDRESS", type=_ipv4,
         help="address announced in PASV replies (for NAT or containers)")
-    add("--anonymous", action="store_true",
+    add("--anonymous", action="store_true", default=None,
         help="also allow anonymous login, read-only (off by default)")
     add("--fault", type=_fault, action="append", default=[], metavar="SPEC",
         help="arm a fault at start, e.g. upload=451,times=1; repeatable (grammar below)")
     add("--seed", type=int, metavar="N",
         help="seed for chance= triggers: the same seed repeats the same faults run to run")
+    add("--profile", type=Path, metavar="FILE.toml",
+        help="load rules (and [server] settings) from a TOML profile; options given here win")
+    add("--control", type=_address, metavar="[HOST:]PORT",
+        help="serve the control API (HTTP/JSON, loopback unless HOST) for scripts and 'ftpfault ctl'")
+    add("--journal", type=Path, metavar="FILE.jsonl",
+        help="append every event to FILE as JSON lines (flushed; safe to tail)")
+    add("--tls", action="store_true", default=None,
+        help="explicit FTPS (AUTH TLS) with a self-signed certificate made at start")
+    add("--tls-required", action="store_true", default=None,
+        help="FTPS only: refuse logins and data connections that are not protected")
+    add("--cert", type=Path, metavar="FILE.pem", help="certificate for --tls (PEM)")
+    add("--key", type=Path, metavar="FILE.pem", help="its private key, if not in --cert")
     add("--headless", action="store_true",
         help="no console: serve and print one log line per event on stdout; "
              "Ctrl+C or SIGTERM stops")
@@ -121,29 +153,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    return Settings(
-        host=args.host,
-        port=args.port,
-        root=args.root,
-        user=args.user,
-        password=args.password,
-        passive_ports=args.passive_ports,
-        masquerade=args.masquerade,
-        anonymous=args.anonymous,
-        seed=args.seed,
-    )
+@dataclass
+class Options:
+    """The command line and the profile, merged."""
+
+    settings: Settings
+    rules: list[Rule]
+    control: tuple[str, int] | None
+    journal: Path | None
 
 
-def run_headless(server: FaultServer, out: TextIO) -> int:
+def resolve(args: argparse.Namespace) -> Options:
+    """Merge a profile's [server] and faults under the command line; ProfileError if bad."""
+    given = {name: getattr(args, name) for name in SERVER_OPTIONS if getattr(args, name) is not None}
+    rules: list[Rule] = []
+    if args.profile is not None:
+        profile = load_profile(args.profile)
+        for key, value in profile.server.items():
+            if key not in SERVER_OPTIONS:
+                raise ProfileError(f"{args.profile}: [server]: {key!r} can only be given on the command line")
+            if key in given:
+                continue
+            convert = SERVER_OPTIONS[key]
+            try:
+                if convert is bool:
+                    if not isinstance(value, bool):
+                        raise argparse.ArgumentTypeError("must be true or false")
+                elif convert is int:
+                    if isinstance(value, bool) or not isinstance(value, int):
+                        raise argparse.ArgumentTypeError("must be a whole number")
+                elif isinstance(value, bool) or not isinstance(value, str | int | list):
+                    raise argparse.ArgumentTypeError(f"{value!r} is not a valid value")
+                else:
+                    if isinstance(value, list):  # passive_ports = [60000, 60100]
+                        value = "-".join(str(v) for v in value)
+                    value = convert(str(value))
+            except argparse.ArgumentTypeError as err:
+                raise ProfileError(f"{args.profile}: [server]: {key}: {err}") from None
+            given[key] = value
+        rules = profile.rules
+    control = given.pop("control", None)
+    journal = given.pop("journal", None)
+    fields = {k: v for k, v in given.items() if v is not None}
+    if (fields.get("cert") or fields.get("key")) and not (fields.get("tls") or fields.get("tls_required")):
+        fields["tls"] = True  # a certificate means FTPS
+    return Options(Settings(**fields), rules + list(args.fault), control, journal)
+
+
+def run_headless(server: FaultServer, out: TextIO, api: ControlAPI | None = None) -> int:
     """Serve until SIGINT/SIGTERM, printing events as they come, in batches."""
     feed = server.bus.subscribe(maxlen=100_000)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     armed = ", ".join(r.spec for r in server.board.rules()) or "none"
+    control = f" control={api.url}" if api else ""
+    control += " tls=required" if server.settings.tls_required else " tls=explicit" if server.tls else ""
     print(f"{PROG}: serving {server.url} root={server.root} user={server.settings.user} "
-          f"faults={armed}", file=out, flush=True)
+          f"faults={armed}{control}", file=out, flush=True)
     server.start()
     dropped = 0
 
@@ -168,29 +235,45 @@ def run_headless(server: FaultServer, out: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ctl"]:
+        from .ctl import main as ctl_main
+
+        return ctl_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        server = FaultServer(settings_from(args))
-    except ServerError as err:
+        options = resolve(args)
+    except ProfileError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
-    for rule in args.fault:
-        server.board.add(rule)
-    try:
-        if args.headless:
-            return run_headless(server, sys.stdout)
-        if not sys.stdin.isatty():
-            print(f"{PROG}: error: the console needs a terminal; use --headless for a log "
-                  "on stdout", file=sys.stderr)
-            return 2
-        from .app import FaultConsole  # Textual is only imported for the console
+        return 2
+    with ExitStack() as running:
+        try:
+            server = FaultServer(options.settings)
+            running.callback(server.stop)
+            for rule in options.rules:
+                server.board.add(rule)
+            api = None
+            if options.control is not None:
+                api = ControlAPI(server, *options.control).start()
+                running.callback(api.stop)
+            if options.journal is not None:
+                running.callback(Journal(server.bus, options.journal).start().stop)
+        except (ServerError, OSError) as err:
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            return 1
+        try:
+            if args.headless:
+                return run_headless(server, sys.stdout, api)
+            if not sys.stdin.isatty():
+                print(f"{PROG}: error: the console needs a terminal; use --headless for a log "
+                      "on stdout", file=sys.stderr)
+                return 2
+            from .app import FaultConsole  # Textual is only imported for the console
 
-        FaultConsole(server).run()
-        return 0
-    except BrokenPipeError:
-        return 0
-    finally:
-        server.stop()
+            FaultConsole(server, control_url=api.url if api else None, profile=args.profile).run()
+            return 0
+        except BrokenPipeError:
+            return 0
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class Event:
     command: str = ""
     arg: str = ""
     code: int = 0
-    text: str = ""
+    message: str = ""  # a reply's text, a fault's message, an error
     cwd: str = ""
     transfer: int = 0
     path: str = ""
@@ -85,6 +85,28 @@ class Subscription:
             return out
 
 
+class EventHistory:
+    """The last ``maxlen`` events for readers that ask "what happened since seq N?"
+    (the control API, tests); transfer.progress is left out. Safe from any thread."""
+
+    def __init__(self, bus: EventBus, maxlen: int = 100_000) -> None:
+        self._feed = bus.subscribe(maxlen=maxlen)
+        self._events: deque[Event] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def since(self, seq: int = 0, kind: str | None = None) -> list[Event]:
+        """Events after ``seq``, oldest first (optionally of one kind)."""
+        with self._lock:
+            self._events.extend(e for e in self._feed.drain() if e.kind != PROGRESS)
+            newer = []
+            for event in reversed(self._events):
+                if event.seq <= seq:
+                    break
+                newer.append(event)
+        newer.reverse()
+        return newer if kind is None else [e for e in newer if e.kind == kind]
+
+
 class EventBus:
     """Fans events out to subscribers. ``emit`` is cheap and never blocks."""
 
@@ -119,9 +141,9 @@ def format_event(event: Event) -> str | None:
     if kind == COMMAND:
         line = f"<- {event.command} {event.arg}".rstrip()
     elif kind == REPLY:
-        line = f"-> {event.code} {event.text}"
+        line = f"-> {event.code} {event.message}"
     elif kind == FAULT:
-        what = f"{event.code} {event.text}" if event.code else event.action
+        what = f"{event.code} {event.message}" if event.code else event.action
         line = f"FAULT {event.point} -> {what} ({event.command} {event.path}".rstrip()
         line += f", rule {event.rule})"
         if event.code and event.action and event.action != f"reply {event.code}":
@@ -139,7 +161,7 @@ def format_event(event: Event) -> str | None:
     elif kind == LOGIN:
         line = f"login {event.user} {'ok' if event.ok else 'FAILED'}"
     elif kind == ERROR:
-        line = f"ERROR {event.text}"
+        line = f"ERROR {event.message}"
     else:
         return None
     return f"{stamp} {who} {line}".translate(_VISIBLE)

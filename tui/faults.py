@@ -380,8 +380,8 @@ def validate(rule: Rule, info: Point | None = None) -> Rule:
     if rule.stall and rule.delay is not None:
         raise RuleError("stall never answers: delay= makes no sense with it")
     acts = rule.after is not None or rule.rate is not None or rule.delay is not None or flags
-    if rule.code is None and (rule.after is not None or not acts):
-        # a bare point, or a cut, replies with the point's default code
+    if rule.code is None and (rule.after is not None or not rule.keep or not acts):
+        # a bare point, a cut, or a removed upload replies with the point's default code
         rule = rule.replace(code=info.default_code)
     return rule
 
@@ -400,13 +400,13 @@ class RuleStats:
 class _State:
     __slots__ = ("fired", "matched", "remaining", "rng")
 
-    def __init__(self, rule: Rule, seed: int | None) -> None:
+    def __init__(self, rule: Rule, seed: int | None, twin: int = 0) -> None:
         self.fired = 0
         self.matched = 0
         self.remaining = rule.times
-        # one stream per rule, from the seed and the rule itself: adding a rule does not
-        # change another rule's sequence
-        self.rng = random.Random(f"{seed}:{rule.id}:{rule.spec}") if seed is not None else random.Random()
+        # one stream per rule, from the seed and the rule's own text (and which of identical
+        # rules it is): adding, removing or reordering other rules never changes it
+        self.rng = random.Random(f"{seed}:{rule.spec}:{twin}") if seed is not None else random.Random()
 
 
 class FaultBoard:
@@ -463,8 +463,9 @@ class FaultBoard:
         with self._lock:
             rule = rule.replace(id=f"r{self._next_id}")
             self._next_id += 1
+            twin = sum(1 for r in self._rules.values() if r.spec == rule.spec)
             self._rules[rule.id] = rule
-            self._state[rule.id] = _State(rule, self.seed)
+            self._state[rule.id] = _State(rule, self.seed, twin)
             self._changed()
             return rule
 

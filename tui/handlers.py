@@ -148,26 +148,46 @@ class FaultDTPMixin:
 
     def handle_read_event(self) -> None:
         if self.cutting is not None:  # a cut download: wait for the client to close its side
-            try:
-                data = self.socket.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
+            data = self.raw_recv(65536)
+            if data == b"":
                 self.finish_cut()
             return
         plan = self.plan
         if self.receive and plan is not None and plan.cut_at is not None:
             if plan.cut_at - self.tot_bytes_received <= 0:
                 # exactly after= bytes are in: more to come is a cut, end of file a whole upload
-                try:
-                    more = self.socket.recv(1, socket.MSG_PEEK)
-                except BlockingIOError:
+                more = self.raw_recv(1, socket.MSG_PEEK)
+                if more is None:
                     return
-                except OSError:
-                    more = b""
                 if more and self.try_cut():
                     return
         super().handle_read_event()
+
+    def raw_recv(self, size: int, flags: int = 0) -> bytes | None:
+        """Read past pyftpdlib's bookkeeping: b"" at the end, None when nothing is there yet."""
+        try:
+            return self.socket.recv(size, flags) if flags else self.socket.recv(size)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+        except Exception as err:  # pyOpenSSL: want-read waits; anything else is the end
+            return None if type(err).__name__ == "WantReadError" else b""
+
+    def half_close(self) -> None:
+        """Stop sending but keep reading (TLS: close_notify first, then the TCP FIN)."""
+        sock = self.socket
+        try:
+            if hasattr(sock, "sock_shutdown"):  # pyOpenSSL
+                try:
+                    sock.shutdown()
+                except Exception:
+                    pass
+                sock.sock_shutdown(socket.SHUT_WR)
+            else:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
     def readable(self) -> bool:
         return True if self.cutting is not None else super().readable()
@@ -196,10 +216,7 @@ class FaultDTPMixin:
         if self.receive:  # an upload: stop reading and close at once
             self.finish_cut()
         else:  # a download: half-close, so the client reads every byte before the reply
-            try:
-                self.socket.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+            self.half_close()
             self.modify_ioloop_events(self.ioloop.READ)
             self.call_later(CUT_GRACE, self.finish_cut)
         return True
@@ -326,8 +343,9 @@ class FaultDTPHandler(FaultDTPMixin, DTPHandler):
     pass
 
 
-class FaultFTPHandler(FTPHandler):
+class FaultControlMixin:
     """Control channel side: command faults, delivery of fault replies, and events.
+    Mixed into FTPHandler, or into TLS_FTPHandler for FTPS.
 
     ``board``, ``bus``, ``session_ids`` and ``transfer_ids`` are set per server on a
     subclass made by FaultServer, so several servers can live in one process.
@@ -337,8 +355,6 @@ class FaultFTPHandler(FTPHandler):
     bus: EventBus
     session_ids: itertools.count
     transfer_ids: itertools.count
-    dtp_handler = FaultDTPHandler
-
     session_id = 0
     transfer_cmd = ""
     transfer_path = ""
@@ -352,7 +368,7 @@ class FaultFTPHandler(FTPHandler):
 
     def fault(self, rule: Rule, about: dict, action: str = "") -> None:
         self.emit(ev.FAULT, rule=rule.id, point=rule.point, code=rule.reply_code or 0,
-                  text=rule.text, action=action or rule.describe_action(),
+                  message=rule.text, action=action or rule.describe_action(),
                   command=about.get("command", ""), path=about.get("path", ""),
                   transfer=about.get("transfer", 0))
 
@@ -422,7 +438,7 @@ class FaultFTPHandler(FTPHandler):
         super().respond(resp, logfun=logfun)
         code = int(resp[:3]) if resp[:3].isdigit() else 0
         cwd = self.fs.cwd if self.fs is not None else ""
-        self.emit(ev.REPLY, code=code, text=resp[4:4 + MAX_ARG_LEN], cwd=cwd)
+        self.emit(ev.REPLY, code=code, message=resp[4:4 + MAX_ARG_LEN], cwd=cwd)
 
     # --- command faults
 
@@ -449,6 +465,7 @@ class FaultFTPHandler(FTPHandler):
         reply = rule.reply
         if reply is not None and rule.kind != "command":
             self.drop_data_connection()  # a start fault: no data moves
+            self._restart_position = 0  # and the transfer's REST is used up, as it would be
         self.deliver(rule, (lambda: self.respond(reply)) if reply else run)
 
     def virtual_path(self, cmd: str, arg: str) -> str:
@@ -506,7 +523,8 @@ class FaultFTPHandler(FTPHandler):
                 self.reset_connection()
                 return
             answer()
-            if rule.drop or self._quit_pending:  # (a QUIT came during the transfer)
+            # 421 means "closing"; a QUIT that came during the transfer waited for this answer
+            if rule.drop or rule.reply_code == 421 or self._quit_pending:
                 self.close_when_done()
 
         if rule.delay is not None:
@@ -546,3 +564,20 @@ class FaultFTPHandler(FTPHandler):
         except OSError:
             pass
         self.close()
+
+
+class FaultFTPHandler(FaultControlMixin, FTPHandler):
+    dtp_handler = FaultDTPHandler
+
+
+def tls_handler() -> type:
+    """The FTPS control handler (imported only when asked: pyOpenSSL loads slowly)."""
+    from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
+
+    class FaultTLSDTPHandler(FaultDTPMixin, TLS_DTPHandler):
+        pass
+
+    class FaultTLSFTPHandler(FaultControlMixin, TLS_FTPHandler):
+        dtp_handler = FaultTLSDTPHandler
+
+    return FaultTLSFTPHandler

@@ -7,7 +7,9 @@ import itertools
 import logging
 import os
 import socket
+import tempfile
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from pyftpdlib.authorizers import DummyAuthorizer
@@ -15,10 +17,12 @@ from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 from . import events as ev
-from .events import EventBus
-from .faults import FaultBoard
-from .handlers import FaultDTPMixin, FaultFTPHandler, pyftpdlib_log
+from .events import Event, EventBus, EventHistory
+from .faults import FaultBoard, Rule
+from .handlers import FaultDTPMixin, FaultFTPHandler, pyftpdlib_log, tls_handler
+from .sessions import Session, SessionTracker
 from .settings import Settings
+from .tls import make_self_signed
 
 PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events
 
@@ -41,7 +45,7 @@ class _ErrorsToEvents(logging.Handler):
             text = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 text += f" ({record.exc_info[1]!r})"
-            bus.emit(ev.ERROR, text=text)
+            bus.emit(ev.ERROR, message=text)
 
 
 _errors_to_events = _ErrorsToEvents()
@@ -50,6 +54,14 @@ _errors_to_events = _ErrorsToEvents()
 pyftpdlib_log.addHandler(_errors_to_events)
 pyftpdlib_log.setLevel(logging.WARNING)
 pyftpdlib_log.propagate = False
+
+
+def _openssl_reason(err: Exception) -> str:
+    """pyOpenSSL errors carry a list of (library, function, reason) triples."""
+    first = err.args[0] if err.args else err
+    if isinstance(first, list) and first and isinstance(first[0], tuple):
+        return "; ".join(str(t[-1]) for t in first if t and t[-1])
+    return str(first)
 
 
 class _Waker:
@@ -121,14 +133,26 @@ class FaultServer:
         self.bus = bus if bus is not None else EventBus()
         self.root = prepare_root(settings.root)
 
+        base, tls = FaultFTPHandler, {}
+        self._tls_dir: tempfile.TemporaryDirectory | None = None
+        if settings.tls or settings.tls_required:
+            base = tls_handler()
+            cert, key = settings.cert, settings.key
+            if cert is None:
+                self._tls_dir = tempfile.TemporaryDirectory(prefix="ftpfault-tls-")
+                cert, key = make_self_signed(Path(self._tls_dir.name), settings.host)
+            tls = {"certfile": str(cert), "keyfile": str(key or cert), "ssl_context": None,
+                   "tls_control_required": settings.tls_required,
+                   "tls_data_required": settings.tls_required}
         authorizer = DummyAuthorizer()
         authorizer.add_user(settings.user, settings.password, str(self.root), perm=settings.perm)
         if settings.anonymous:
             authorizer.add_anonymous(str(self.root), perm="elr")
         handler = type(
             "ServerFaultFTPHandler",
-            (FaultFTPHandler,),
+            (base,),
             {
+                **tls,
                 "board": self.board,
                 "bus": self.bus,
                 "session_ids": itertools.count(1),
@@ -139,6 +163,12 @@ class FaultServer:
                 "banner": "FTP Fault Console ready.",
             },
         )
+        if tls:  # load the certificate now: a bad one is a start-up error, not a broken session
+            try:
+                handler.get_ssl_context()
+            except Exception as err:
+                raise ServerError(f"cannot use the TLS certificate {tls['certfile']}: "
+                                  f"{_openssl_reason(err)}") from None
         self.ioloop = IOLoop()
         try:
             self._ftpd = FTPServer((settings.host, settings.port), handler, ioloop=self.ioloop)
@@ -152,12 +182,24 @@ class FaultServer:
             reason = err.strerror or str(err)
             raise ServerError(f"cannot listen on {where}: {reason[:1].lower()}{reason[1:]}") from None
         self.host, self.port = self._ftpd.address[:2]
+        self.history = EventHistory(self.bus)
+        self._tracker = SessionTracker()
+        self._tracker_feed = self.bus.subscribe(maxlen=100_000)
+        self._tracker_lock = threading.Lock()
         self._waker = _Waker(self.ioloop)
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._state_lock = threading.Lock()
         self._claimed = False  # True once serve() runs (or stop() came first)
         self._thread: threading.Thread | None = None
+
+    @property
+    def user(self) -> str:
+        return self.settings.user
+
+    @property
+    def password(self) -> str:
+        return self.settings.password
 
     @property
     def url(self) -> str:
@@ -185,6 +227,7 @@ class FaultServer:
         finally:
             # close_all() must run on the loop's own thread (DESIGN.md §3)
             self._ftpd.close_all()
+            self._remove_tls_dir()
             _errors_to_events.buses.pop(ident, None)
             self._stopped.set()
 
@@ -203,9 +246,18 @@ class FaultServer:
             self._claimed = True
         if never_served:  # nothing else will ever close the listening socket
             self._ftpd.close_all()
+            self._remove_tls_dir()
             self._stopped.set()
         elif self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+    def _remove_tls_dir(self) -> None:
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+
+    @property
+    def tls(self) -> bool:
+        return self._tls_dir is not None or self.settings.tls or self.settings.tls_required
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
@@ -216,7 +268,37 @@ class FaultServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    # --- the same engine for scripts, tests and the control API
+
+    def arm(self, spec: str | Rule) -> Rule:
+        """Add a rule (a spec in the fault grammar, or a Rule); it applies at once."""
+        return self.board.add(spec)
+
+    def disarm(self, rule: str | Rule | None = None) -> None:
+        """Remove one rule (a Rule or its id), or every rule."""
+        if rule is None:
+            self.board.clear()
+        else:
+            self.board.remove(rule.id if isinstance(rule, Rule) else rule)
+
+    def events(self, kind: str | None = None, since: int = 0) -> list[Event]:
+        """What happened (transfer.progress aside), oldest first."""
+        return self.history.since(since, kind)
+
+    def fired(self, point: str | None = None) -> list[Event]:
+        """The faults that fired, optionally at one point."""
+        faults = self.history.since(0, ev.FAULT)
+        return faults if point is None else [e for e in faults if e.point == point]
+
+    def sessions(self) -> list[Session]:
+        """Who is connected now, and what they are doing."""
+        with self._tracker_lock:
+            self._tracker.apply(self._tracker_feed.drain())
+            return [replace(s) for s in self._tracker.open_sessions()]
+
     def _report_progress(self) -> None:
+        with self._tracker_lock:  # keep the session model current even when nobody asks
+            self._tracker.apply(self._tracker_feed.drain())
         for channel in list(self.ioloop.socket_map.values()):
             if isinstance(channel, FaultDTPMixin) and channel._initialized and not channel._closed:
                 channel.cmd_channel.emit(

@@ -20,3 +20,7 @@ class Settings:
     masquerade: str | None = None
     anonymous: bool = False
     seed: int | None = None  # for chance= triggers; None draws a fresh sequence each run
+    tls: bool = False  # explicit FTPS (AUTH TLS)
+    tls_required: bool = False  # refuse plain sessions and plain data connections
+    cert: Path | None = None  # PEM certificate (a self-signed one is made when None)
+    key: Path | None = None  # its private key, when not in the certificate file

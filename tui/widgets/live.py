@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Log
 
 from .. import events as ev
 from ..events import Event, format_event
+from ..sessions import SessionTracker
 
-MAX_CLOSED_SESSIONS = 20
 MAX_TRANSFERS = 200  # rows kept (up to EVICT_SLACK more between evictions)
 EVICT_SLACK = 50  # evict in bulk: removing rows one by one rebuilds the table's index each time
 MAX_LOG_LINES = 5000
@@ -45,56 +45,25 @@ class SessionTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
         self.border_title = "Sessions"
-        self.sessions: dict[int, dict] = {}
-        self.closed_order: list[int] = []
+        self.tracker = SessionTracker()
 
     def on_mount(self) -> None:
         for name in self.COLUMNS:
             self.add_column(name, key=name)
 
     def apply(self, batch: Iterable[Event]) -> None:
-        touched: dict[int, dict] = {}
-        for event in batch:
-            sid = event.session
-            if not sid:
-                continue
-            kind = event.kind
-            state = self.sessions.get(sid)
-            if kind == ev.SESSION_OPEN:
-                state = self.sessions[sid] = {
-                    "#": str(sid), "client": event.address, "user": "", "state": "connected",
-                    "command": "", "cwd": "",
-                }
-            elif state is None:
-                continue
-            elif kind == ev.LOGIN:
-                if event.ok:
-                    state.update(user=event.user, state="logged in", cwd=event.cwd)
-                else:
-                    state.update(user=event.user, state="login failed")
-            elif kind == ev.COMMAND:
-                state["command"] = f"{event.command} {event.arg}".strip()
-            elif kind == ev.REPLY:
-                if event.cwd:
-                    state["cwd"] = event.cwd
-            elif kind == ev.PROGRESS:
-                state["state"] = f"{event.direction}ing"
-            elif kind == ev.TRANSFER:
-                state["state"] = "logged in"
-            elif kind == ev.SESSION_CLOSE:
-                state["state"] = "closed"
-                self.closed_order.append(sid)
-            touched[sid] = state
-        for sid, state in touched.items():
+        touched, forgotten = self.tracker.apply(batch)
+        for sid in sorted(touched):
+            session = self.tracker.sessions[sid]
+            cells = {"#": str(sid), "client": session.client, "user": session.user,
+                     "state": session.state, "command": session.command, "cwd": session.cwd}
             key = str(sid)
             if key in self.rows:
-                for column, value in state.items():
+                for column, value in cells.items():
                     self.update_cell(key, column, value)
             else:
-                self.add_row(*state.values(), key=key)
-        while len(self.closed_order) > MAX_CLOSED_SESSIONS:
-            sid = self.closed_order.pop(0)
-            self.sessions.pop(sid, None)
+                self.add_row(*cells.values(), key=key)
+        for sid in forgotten:
             if str(sid) in self.rows:
                 self.remove_row(str(sid))
 

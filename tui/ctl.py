@@ -1,0 +1,117 @@
+"""``ftpfault ctl``: a client of the control API for shell scripts and CI steps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+from .control import DEFAULT_CONTROL_PORT
+
+PROG = "ftpfault ctl"
+ENV = "FTPFAULT_CONTROL"
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_CONTROL_PORT}"
+FOLLOW_INTERVAL = 0.5
+
+
+class CtlError(Exception):
+    pass
+
+
+class Client:
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as err:
+            try:
+                message = json.loads(err.read()).get("error") or err.reason
+            except (ValueError, AttributeError):
+                message = err.reason
+            raise CtlError(f"{message} (HTTP {err.code})") from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise CtlError(f"no control API at {self.url} ({reason}); start ftpfault with --control, "
+                           f"or set ${ENV} / --control") from None
+        return json.loads(raw) if raw else None
+
+
+def _rule_line(rule: dict) -> str:
+    state = "armed" if rule["enabled"] else ("spent" if rule["exhausted"] else "off")
+    left = f" left {rule['remaining']}" if rule["remaining"] is not None else ""
+    return f"{rule['id']:<5} {state:<6} fired {rule['fired']}{left}  {rule['spec']}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Drive a running ftpfault through its control API (ftpfault --control PORT).",
+        epilog=f"The API URL defaults to ${ENV}, else {DEFAULT_URL}. Exit status 0 on success, "
+               "1 with a one-line message otherwise.",
+    )
+    parser.add_argument("--control", metavar="URL", help=f"the API (default: ${ENV} or {DEFAULT_URL})")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser("list", help="the rules, with their counters")
+    arm = commands.add_parser("arm", help="add a rule, e.g. arm upload=451,times=1")
+    arm.add_argument("spec", help="a rule in the fault grammar")
+    disarm = commands.add_parser("disarm", help="remove a rule by id, or all of them")
+    disarm.add_argument("rule", metavar="ID|all")
+    events = commands.add_parser("events", help="the journal as JSON lines")
+    events.add_argument("--since", type=int, default=0, metavar="SEQ", help="only events after SEQ")
+    events.add_argument("--kind", help="only events of this kind (e.g. fault)")
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    commands.add_parser("reset", help="no rules, no counters")
+    return parser
+
+
+def run(args: argparse.Namespace, out) -> int:
+    url = args.control or os.environ.get(ENV) or DEFAULT_URL
+    if "://" not in url:
+        url = "http://" + url
+    client = Client(url)
+    if args.command == "list":
+        for rule in client.call("GET", "/rules"):
+            print(_rule_line(rule), file=out)
+    elif args.command == "arm":
+        print(_rule_line(client.call("POST", "/rules", {"spec": args.spec})), file=out)
+    elif args.command == "disarm":
+        path = "/rules" if args.rule == "all" else f"/rules/{quote(args.rule, safe='')}"
+        client.call("DELETE", path)
+    elif args.command == "reset":
+        client.call("POST", "/reset")
+    elif args.command == "events":
+        since = args.since
+        query = f"&kind={quote(args.kind)}" if args.kind else ""
+        while True:
+            for event in client.call("GET", f"/events?since={since}{query}"):
+                print(json.dumps(event), file=out, flush=True)
+                since = max(since, event["seq"])
+            if not args.follow:
+                break
+            time.sleep(FOLLOW_INTERVAL)  # polling the API: the pace of --follow
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args, sys.stdout)
+    except CtlError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        return 0
