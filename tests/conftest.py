@@ -5,6 +5,7 @@ from __future__ import annotations
 import ftplib
 import hashlib
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,10 +101,13 @@ def file_sha256(path: Path) -> str:
     return sha256(path.read_bytes())
 
 
+_NO_LINE_ENDS = bytes.maketrans(b"\r\n", b"RN")
+
+
 def payload(size: int, seed: int = 0) -> bytes:
-    """Deterministic bytes that are not all alike, so a shifted or truncated copy shows."""
-    block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB
-    return (block * (size // len(block) + 1))[:size]
+    """Deterministic random bytes, so a shifted or truncated copy shows; no CR or LF in
+    them, so an ASCII-mode (TYPE A) transfer leaves them as they are."""
+    return random.Random(seed).randbytes(size).translate(_NO_LINE_ENDS)
 
 
 @pytest.fixture
