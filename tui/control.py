@@ -15,6 +15,7 @@ and changes the same board and event history as the console, so both always agre
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import threading
@@ -24,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import __version__
-from .faults import FaultBoard, Rule, RuleError
+from .faults import FaultBoard, Rule, RuleError, RuleStats, parse_rule
 from .profiles import rule_from_fields
 from .server import FaultServer, ServerError
 
@@ -33,13 +34,16 @@ MAX_BODY = 64 * 1024
 
 
 class ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
+    def __init__(self, status: HTTPStatus, message: str, allow: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.allow = allow  # the Allow header of a 405
 
 
-def rule_json(board: FaultBoard, rule: Rule) -> dict:
-    stats = board.stats(rule.id)
+def rule_json(board: FaultBoard, rule: Rule, stats: RuleStats | None = None) -> dict:
+    """A rule and its counters; KeyError if it left the board meanwhile (another client,
+    the console), unless ``stats`` are given."""
+    stats = board.stats(rule.id) if stats is None else stats
     return {
         **asdict(rule),
         "spec": rule.spec,
@@ -70,17 +74,22 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # the console owns the terminal
         pass
 
-    def _send(self, status: HTTPStatus, payload=None) -> None:
+    def _send(self, status: HTTPStatus, payload=None, allow: str = "") -> None:
         body = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         if payload is not None:
             self.send_header("Content-Type", "application/json")
+        if allow:
+            self.send_header("Allow", allow)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
     def _body(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not (text.isascii() and text.isdigit()):  # a negative length would read until EOF
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"Content-Length {text!r} is not a length")
+        length = int(text)
         if length > MAX_BODY:
             raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
         raw = self.rfile.read(length) if length else b""
@@ -99,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = route(self, parse_qs(url.query))
             self._send(status, payload)
         except ApiError as err:
-            self._send(err.status, {"error": str(err)})
+            self._send(err.status, {"error": str(err)}, err.allow)
         except Exception as err:  # the API must never take the server down
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {err!r}"})
 
@@ -115,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_PUT(self) -> None:  # not a method of this API: a JSON 405, not http.server's HTML 501
+        self._dispatch("PUT")
+
 
 class ControlAPI:
     """Serves the API for one FaultServer on a daemon thread."""
@@ -125,7 +137,8 @@ class ControlAPI:
         try:
             self.httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as err:
-            reason = "port is already in use" if err.errno == 98 else (err.strerror or str(err)).lower()
+            in_use = err.errno == errno.EADDRINUSE
+            reason = "port is already in use" if in_use else (err.strerror or str(err)).lower()
             raise ServerError(f"cannot start the control API on {host}:{port}: {reason}") from None
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
@@ -136,7 +149,7 @@ class ControlAPI:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> ControlAPI:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="ftpfault-control", daemon=True)
         self._thread.start()
         return self
@@ -171,7 +184,8 @@ class ControlAPI:
             if method in actions:
                 return lambda request, query: actions[method](request, rule_id)
         if any(p == path for _, p in table) or match:
-            raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}")
+            allow = ", ".join(m for m, p in table if p == path) if not match else "GET, PATCH, DELETE"
+            raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}", allow)
         raise ApiError(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
 
     def _rule(self, rule_id: str) -> Rule:
@@ -186,10 +200,19 @@ class ControlAPI:
 
     def list_rules(self, request, query):
         board = self.ftp.board
-        return HTTPStatus.OK, [rule_json(board, r) for r in board.rules()]
+        listed = []
+        for rule in board.rules():
+            try:
+                listed.append(rule_json(board, rule))
+            except KeyError:  # removed since board.rules() (by the console, another client)
+                pass
+        return HTTPStatus.OK, listed
 
     def get_rule(self, request, rule_id):
-        return HTTPStatus.OK, rule_json(self.ftp.board, self._rule(rule_id))
+        try:
+            return HTTPStatus.OK, rule_json(self.ftp.board, self._rule(rule_id))
+        except KeyError:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"no rule {rule_id!r}") from None
 
     def add_rule(self, request, query):
         body = request._body()
@@ -197,31 +220,36 @@ class ControlAPI:
             rule = self.ftp.board.add(rule_from_fields(body))
         except RuleError as err:
             raise ApiError(HTTPStatus.BAD_REQUEST, str(err)) from None
-        return HTTPStatus.CREATED, rule_json(self.ftp.board, rule)
+        try:
+            return HTTPStatus.CREATED, rule_json(self.ftp.board, rule)
+        except KeyError:  # removed at once by someone else: it was created all the same
+            return HTTPStatus.CREATED, rule_json(self.ftp.board, rule, RuleStats(remaining=rule.times))
 
     def change_rule(self, request, rule_id):
         body = request._body()
         self._rule(rule_id)
-        unknown = set(body) - {"enabled", "spec"}
+        unknown = sorted(set(body) - {"enabled", "spec"})
         if unknown or not body:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "PATCH takes 'enabled' (true/false) and/or 'spec'")
+            what = f"unknown field {unknown[0]!r}: " if unknown else "nothing to change: "
+            raise ApiError(HTTPStatus.BAD_REQUEST, what + "PATCH takes 'enabled' (true/false) and/or 'spec'")
+        # check the whole body before changing anything: a 400 leaves the rule as it was
+        if "spec" in body and not isinstance(body["spec"], str):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "'spec' must be a string")
+        if "enabled" in body and not isinstance(body["enabled"], bool):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "'enabled' must be true or false")
         board = self.ftp.board
         try:
             if "spec" in body:
-                if not isinstance(body["spec"], str):
-                    raise ApiError(HTTPStatus.BAD_REQUEST, "'spec' must be a string")
-                enabled = board.get(rule_id).enabled
-                board.replace(rule_id, body["spec"])
-                board.update(rule_id, enabled=enabled)
-            if "enabled" in body:
-                if not isinstance(body["enabled"], bool):
-                    raise ApiError(HTTPStatus.BAD_REQUEST, "'enabled' must be true or false")
+                new = parse_rule(body["spec"])
+                enabled = body.get("enabled", board.get(rule_id).enabled)
+                board.replace(rule_id, new.replace(enabled=enabled))
+            else:
                 board.update(rule_id, enabled=body["enabled"])
+            return HTTPStatus.OK, rule_json(board, board.get(rule_id))
         except RuleError as err:
             raise ApiError(HTTPStatus.BAD_REQUEST, str(err)) from None
         except KeyError:
             raise ApiError(HTTPStatus.NOT_FOUND, f"no rule {rule_id!r}") from None
-        return HTTPStatus.OK, rule_json(board, board.get(rule_id))
 
     def remove_rule(self, request, rule_id):
         try:
@@ -237,7 +265,7 @@ class ControlAPI:
 
     def events(self, request, query):
         since = query.get("since", ["0"])[-1]
-        if not since.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]+", since):  # str.isdigit() also takes '²', int() does not
             raise ApiError(HTTPStatus.BAD_REQUEST, f"since={since!r} is not a sequence number")
         kind = query.get("kind", [None])[-1]
         return HTTPStatus.OK, [e.to_dict() for e in self.ftp.events(kind=kind, since=int(since))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
+from .cli import OneLineErrorParser
 from .control import DEFAULT_CONTROL_PORT
 
 PROG = "ftpfault ctl"
@@ -45,7 +47,13 @@ class Client:
             reason = getattr(err, "reason", err)
             raise CtlError(f"no control API at {self.url} ({reason}); start ftpfault with --control, "
                            f"or set ${ENV} / --control") from None
-        return json.loads(raw) if raw else None
+        except http.client.HTTPException as err:  # something else listens there, e.g. the FTP port
+            raise CtlError(f"{self.url} is not an ftpfault control API (it does not speak HTTP: "
+                           f"{type(err).__name__}); give the --control port") from None
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            raise CtlError(f"{self.url} is not an ftpfault control API (its answer is not JSON)") from None
 
 
 def _rule_line(rule: dict) -> str:
@@ -55,11 +63,12 @@ def _rule_line(rule: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="Drive a running ftpfault through its control API (ftpfault --control PORT).",
-        epilog=f"The API URL defaults to ${ENV}, else {DEFAULT_URL}. Exit status 0 on success, "
-               "1 with a one-line message otherwise.",
+        epilog=f"The API URL defaults to ${ENV}, else {DEFAULT_URL}. Exit status: 0 on success, "
+               "1 when the API refuses or cannot be reached, 2 for a usage error; each with a "
+               "one-line message.",
     )
     parser.add_argument("--control", metavar="URL", help=f"the API (default: ${ENV} or {DEFAULT_URL})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -52,12 +52,21 @@ class Event:
     action: str = ""
 
     def to_dict(self) -> dict:
-        """The event as JSON-ready data, without fields left at their default."""
+        """The event as JSON-ready data: the fields its kind always has, plus any other
+        field that is not at its default."""
+        keep = _ALWAYS | _ALWAYS_BY_KIND.get(self.kind, set())
         defaults = _DEFAULTS
-        return {k: v for k, v in asdict(self).items() if k in _ALWAYS or v != defaults[k]}
+        return {k: v for k, v in asdict(self).items() if k in keep or v != defaults[k]}
 
 
 _ALWAYS = {"seq", "time", "kind", "session"}
+_ALWAYS_BY_KIND = {
+    "transfer": {"transfer", "command", "path", "direction", "bytes", "code"},
+    "fault": {"rule", "point", "code", "message", "path", "action"},
+    "reply": {"code", "message"},
+    "command": {"command", "arg"},
+    "login": {"user", "ok"},
+}
 _DEFAULTS = {f: getattr(Event(0, 0.0, ""), f) for f in Event.__dataclass_fields__}
 
 
@@ -144,10 +153,9 @@ def format_event(event: Event) -> str | None:
         line = f"-> {event.code} {event.message}"
     elif kind == FAULT:
         what = f"{event.code} {event.message}" if event.code else event.action
-        line = f"FAULT {event.point} -> {what} ({event.command} {event.path}".rstrip()
+        how = f" {event.action}" if event.code and event.action != f"reply {event.code}" else ""
+        line = f"FAULT {event.point}{how} -> {what} ({event.command} {event.path}".rstrip()
         line += f", rule {event.rule})"
-        if event.code and event.action and event.action != f"reply {event.code}":
-            line += f" [{event.action}]"
     elif kind == TRANSFER:
         result = event.code or "no reply"
         line = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 from .events import PROGRESS, EventBus
@@ -49,7 +50,8 @@ class Journal:
         if self._feed.dropped != self._dropped:
             lost = self._feed.dropped - self._dropped
             self._dropped = self._feed.dropped
-            lines.append(json.dumps({"kind": "journal.dropped", "count": lost}))
+            lines.append(json.dumps({"seq": None, "time": time.time(), "kind": "journal.dropped",
+                                     "session": 0, "count": lost}))
         if lines and not self._file.closed:
             self._file.write("\n".join(lines) + "\n")
             self._file.flush()
