@@ -385,9 +385,10 @@ class FaultControlMixin:
         self.emit(ev.LOGIN, user=username, ok=False)
 
     def close(self) -> None:
-        if not self._closed and self.session_id:
+        was_open = not self._closed and self.session_id
+        super().close()  # closes the data channel too: its transfer event comes first
+        if was_open:
             self.emit(ev.SESSION_CLOSE, address=f"{self.remote_ip}:{self.remote_port}")
-        super().close()
 
     # --- reading commands
 
@@ -463,9 +464,9 @@ class FaultControlMixin:
     def command_fault(self, rule: Rule, cmd: str, path: str, run: Callable[[], None]) -> None:
         self.fault(rule, {"command": cmd, "path": path})
         reply = rule.reply
-        if reply is not None and rule.kind != "command":
-            self.drop_data_connection()  # a start fault: no data moves
-            self._restart_position = 0  # and the transfer's REST is used up, as it would be
+        if reply is not None and (rule.kind != "command" or cmd in COMPLETION_POINTS):
+            self.drop_data_connection()  # a refused transfer: no data moves
+            self._restart_position = 0  # and its REST is used up, as it would be
         self.deliver(rule, (lambda: self.respond(reply)) if reply else run)
 
     def virtual_path(self, cmd: str, arg: str) -> str:
@@ -558,11 +559,12 @@ class FaultControlMixin:
         self._in_buffer, self._in_buffer_len, self.discarding_line = partial
 
     def reset_connection(self) -> None:
-        """Close with a TCP reset (RST) instead of a FIN."""
+        """Close with a TCP reset (RST) instead of a FIN, and no TLS goodbye before it."""
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
             pass
+        self._error = True  # pyftpdlib's TLS close() skips its close_notify for a broken session
         self.close()
 
 

@@ -13,7 +13,9 @@
     after = 100000
     path = "*.iso"
 
-Both forms of a fault (a ``spec`` line, or its fields) go through the one rule grammar.
+Both forms of a fault (a ``spec`` line, or its fields) go through the one rule grammar;
+in the fields form the free text (message, path, user) is kept as given, commas and all.
+Saving writes spec lines, or fields for a rule whose line would read back differently.
 Errors name the file, the entry and the problem.
 """
 
@@ -66,10 +68,6 @@ def rule_from_fields(data: Mapping) -> Rule:
         if isinstance(code, bool) or not isinstance(code, int):
             raise RuleError("code must be a number like 451")
         head += f"={code}"
-        if "message" in data:
-            if not isinstance(data["message"], str):
-                raise RuleError("message must be a string")
-            head += f":{data['message']}"
     elif "message" in data:
         raise RuleError("a message needs a code")
     options = []
@@ -89,12 +87,44 @@ def rule_from_fields(data: Mapping) -> Rule:
         if not isinstance(data["keep"], bool):
             raise RuleError("keep must be true or false")
         options.append(f"keep={'yes' if data['keep'] else 'no'}")
-    for name in _STRINGS:
+    # message, path and user are free text: set beside the grammar, so a comma in them is
+    # text ("Full, times=3" stays the message), never an option of its own
+    texts = {}
+    for name in ("message", *_STRINGS):
         if name in data:
-            if not isinstance(data[name], str):
+            value = data[name]
+            if not isinstance(value, str):
                 raise RuleError(f"{name} must be a string")
-            options.append(f"{name}={data[name]}")
-    return parse_rule(",".join([head, *options])).replace(enabled=enabled)
+            value = value.strip()
+            if not value:
+                raise RuleError("empty message" if name == "message" else f"{name}= needs a value")
+            if any(ch in value for ch in "\r\n"):
+                raise RuleError(f"the {name} must be a single line")
+            texts[name] = value
+    return parse_rule(",".join([head, *options])).replace(**texts, enabled=enabled)
+
+
+def rule_to_fields(rule: Rule) -> dict:
+    """The fields form of a rule (what rule_from_fields reads), without defaults."""
+    fields: dict = {"point": rule.point}
+    for name in ("code", "message", *_NUMBERS, *_STRINGS):
+        if getattr(rule, name) is not None:
+            fields[name] = getattr(rule, name)
+    fields.update({name: True for name in _FLAGS if getattr(rule, name)})
+    if not rule.keep:
+        fields["keep"] = False
+    return fields
+
+
+def _entry(rule: Rule) -> dict:
+    """A rule as a [[fault]] table: its spec line, or its fields when the line would read
+    back as another rule (a message or path with ", name=" in it)."""
+    try:
+        same = parse_rule(rule.spec) == rule.replace(id="", enabled=True)
+    except RuleError:
+        same = False
+    entry = {"spec": rule.spec} if same else rule_to_fields(rule)
+    return entry | ({} if rule.enabled else {"enabled": False})
 
 
 @dataclass
@@ -143,7 +173,7 @@ def save_profile(path: str | Path, rules: Iterable[Rule], server: Mapping | None
     data: dict = {}
     if server:
         data["server"] = dict(server)
-    data["fault"] = [{"spec": r.spec} | ({} if r.enabled else {"enabled": False}) for r in rules]
+    data["fault"] = [_entry(r) for r in rules]
     text = "# FTP Fault Console profile: ftpfault --profile " + path.name + "\n" + tomli_w.dumps(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

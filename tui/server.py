@@ -22,7 +22,7 @@ from .faults import FaultBoard, Rule
 from .handlers import FaultDTPMixin, FaultFTPHandler, pyftpdlib_log, tls_handler
 from .sessions import Session, SessionTracker
 from .settings import Settings
-from .tls import make_self_signed
+from .tls import CertificateError, check_files, make_self_signed
 
 PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events
 
@@ -54,14 +54,6 @@ _errors_to_events = _ErrorsToEvents()
 pyftpdlib_log.addHandler(_errors_to_events)
 pyftpdlib_log.setLevel(logging.WARNING)
 pyftpdlib_log.propagate = False
-
-
-def _openssl_reason(err: Exception) -> str:
-    """pyOpenSSL errors carry a list of (library, function, reason) triples."""
-    first = err.args[0] if err.args else err
-    if isinstance(first, list) and first and isinstance(first[0], tuple):
-        return "; ".join(str(t[-1]) for t in first if t and t[-1])
-    return str(first)
 
 
 class _Waker:
@@ -165,10 +157,13 @@ class FaultServer:
         )
         if tls:  # load the certificate now: a bad one is a start-up error, not a broken session
             try:
+                key_file = tls["keyfile"] if tls["keyfile"] != tls["certfile"] else None
+                check_files(Path(tls["certfile"]), key_file and Path(key_file))
                 handler.get_ssl_context()
+            except CertificateError as err:
+                raise ServerError(str(err)) from None
             except Exception as err:
-                raise ServerError(f"cannot use the TLS certificate {tls['certfile']}: "
-                                  f"{_openssl_reason(err)}") from None
+                raise ServerError(f"cannot use the TLS certificate {tls['certfile']}: {err}") from None
         self.ioloop = IOLoop()
         try:
             self._ftpd = FTPServer((settings.host, settings.port), handler, ioloop=self.ioloop)

@@ -8,6 +8,35 @@ import os
 from pathlib import Path
 
 
+class CertificateError(Exception):
+    """A certificate or key that cannot be used; the message names the file and the problem."""
+
+
+def check_files(cert: Path, key: Path | None) -> None:
+    """Load the certificate and the key one by one, so an error says which file is wrong."""
+    from OpenSSL import SSL
+
+    for label, path in (("certificate", cert), ("key", key)):
+        if path is not None and not Path(path).is_file():
+            raise CertificateError(f"TLS {label} {path} is not a readable file")
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    try:
+        context.use_certificate_chain_file(str(cert))
+    except SSL.Error:
+        raise CertificateError(f"TLS certificate {cert} is not a PEM certificate") from None
+    try:  # alone first: a key that does not parse is not a key that does not match
+        SSL.Context(SSL.TLS_SERVER_METHOD).use_privatekey_file(str(key or cert))
+    except SSL.Error:
+        if key is None:
+            raise CertificateError(f"TLS certificate {cert} holds no private key: give --key") from None
+        raise CertificateError(f"TLS key {key} is not a PEM private key") from None
+    try:
+        context.use_privatekey_file(str(key or cert))
+        context.check_privatekey()
+    except SSL.Error:
+        raise CertificateError(f"TLS key {key or cert} does not match the certificate {cert}") from None
+
+
 def make_self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     """Write cert.pem and key.pem (EC P-256, a year, for localhost and ``host``)."""
     from cryptography import x509
