@@ -72,7 +72,7 @@ async def make_console_screenshot(path: Path) -> Path:
         await pilot.press("u")  # arm the upload fault (426)
         await asyncio.to_thread(_client, server.port, _backup_job)
         await asyncio.to_thread(_client, server.port, _download("report.pdf"))
-        await pilot.press("d", "4")  # arm the download fault, code 451
+        await pilot.press("a", *"download=451,after=500000,path=*.csv", "enter")  # a cut
         await asyncio.to_thread(_client, server.port, _download("dataset.csv"))
         idle = await asyncio.to_thread(_login, server.port)  # a session that stays open
         await asyncio.to_thread(idle.cwd, "backups")

@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
-ENGINE_MODULES = ["tui.faults", "tui.events", "tui.settings", "tui.handlers", "tui.server", "tui.cli"]
+ENGINE_MODULES = [
+    "tui.faults", "tui.events", "tui.settings", "tui.handlers", "tui.server", "tui.sessions",
+    "tui.control", "tui.ctl", "tui.profiles", "tui.journal", "tui.tls", "tui.testing", "tui.cli",
+]
 
 
 def test_engine_imports_without_textual():

@@ -24,7 +24,7 @@ from .settings import Settings
 PROG = "ftpfault"
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no usage dump) and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -106,7 +106,7 @@ SERVER_OPTIONS = {
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog=PROG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(

@@ -43,7 +43,7 @@ class SessionTable(DataTable):
     COLUMNS = ("#", "client", "user", "state", "command", "cwd")
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", **kwargs)
+        super().__init__(cursor_type="row", show_cursor=False, **kwargs)
         self.border_title = "Sessions"
         self.tracker = SessionTracker()
 
@@ -72,7 +72,7 @@ class TransferTable(DataTable):
     COLUMNS = ("#", "session", "dir", "file", "result", "bytes", "progress", "rate")
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", **kwargs)
+        super().__init__(cursor_type="row", show_cursor=False, **kwargs)
         self.border_title = "Transfers"
         self.fired_rules: dict[int, str] = {}  # transfer id -> the rule that fired on it
         self.shown: OrderedDict[str, dict] = OrderedDict()  # row key -> cells, oldest first
