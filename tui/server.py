@@ -57,17 +57,24 @@ pyftpdlib_log.propagate = False
 
 
 class _Waker:
-    """One end of a socketpair, registered in the IOLoop: stop() writes to the other end,
-    so the loop can block in poll() and still notice the stop flag at once."""
+    """One end of a socketpair, registered in the IOLoop. stop() writes to the other end so
+    the loop, blocked in poll(), notices its stop flag at once. A caller may also wait for
+    the loop to read it: the loop runs one callback at a time, so by then whatever it was
+    doing (a reply, the transfer event after it) is done."""
 
     def __init__(self, ioloop: IOLoop) -> None:
         self._reader, self._writer = socket.socketpair()
         self._reader.setblocking(False)
         self._writer.setblocking(False)
-        self._fileno = self._reader.fileno()
+        self._lock = threading.Lock()
+        self._waiting: list[threading.Event] = []
+        self._fileno = self._reader.fileno()  # IOLoop.close() sorts its channels by it
         ioloop.register(self._fileno, self, ioloop.READ)
 
-    def wake(self) -> None:
+    def wake(self, passed: threading.Event | None = None) -> None:
+        if passed is not None:
+            with self._lock:
+                self._waiting.append(passed)
         try:
             self._writer.send(b"\0")
         except OSError:  # buffer full (a wake-up is pending anyway) or already closed
@@ -84,6 +91,10 @@ class _Waker:
             self._reader.recv(4096)
         except OSError:
             pass
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for passed in waiting:
+            passed.set()
 
     def handle_error(self) -> None:
         pass
@@ -186,6 +197,7 @@ class FaultServer:
         self._stopped = threading.Event()
         self._state_lock = threading.Lock()
         self._claimed = False  # True once serve() runs (or stop() came first)
+        self._loop_ident = 0
         self._thread: threading.Thread | None = None
 
     @property
@@ -209,7 +221,7 @@ class FaultServer:
             if self._claimed:
                 return
             self._claimed = True
-        ident = threading.get_ident()
+        ident = self._loop_ident = threading.get_ident()
         _errors_to_events.buses[ident] = self.bus
         self.ioloop.call_every(PROGRESS_INTERVAL, self._report_progress)
         # pyftpdlib's own blocking loop, plus a stop flag that the waker makes it see at once
@@ -276,17 +288,28 @@ class FaultServer:
         else:
             self.board.remove(rule.id if isinstance(rule, Rule) else rule)
 
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until the loop has finished what it was doing, so that once a client has a
+        reply, every event up to it (the transfer's included) is in events()."""
+        if (self._claimed and not self._stopped.is_set()
+                and self._loop_ident not in (0, threading.get_ident())):
+            passed = threading.Event()
+            self._waker.wake(passed)
+            passed.wait(timeout)
+
     def events(self, kind: str | None = None, since: int = 0) -> list[Event]:
         """What happened (transfer.progress aside), oldest first."""
+        self.settle()
         return self.history.since(since, kind)
 
     def fired(self, point: str | None = None) -> list[Event]:
         """The faults that fired, optionally at one point."""
-        faults = self.history.since(0, ev.FAULT)
+        faults = self.events(ev.FAULT)
         return faults if point is None else [e for e in faults if e.point == point]
 
     def sessions(self) -> list[Session]:
         """Who is connected now, and what they are doing."""
+        self.settle()
         with self._tracker_lock:
             self._tracker.apply(self._tracker_feed.drain())
             return [replace(s) for s in self._tracker.open_sessions()]

@@ -13,71 +13,13 @@ one per test. Nothing here imports Textual.
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from . import server as _server
-from .events import Event
-from .faults import FaultBoard, Rule
+from .faults import Rule
 from .settings import Settings
-
-SETTLE_TIMEOUT = 5.0  # seconds events() waits for the server's loop to come round
-
-
-class _Barrier:
-    """A socketpair in the server's IOLoop. The loop runs one callback at a time, so when it
-    reads from this pair, whatever it was doing before has finished: a reply that reached
-    a client has had the events that follow it (transfer, reply) emitted too."""
-
-    def __init__(self, ioloop) -> None:
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
-        self._lock = threading.Lock()
-        self._waiting: list[threading.Event] = []
-        self._fileno = self._reader.fileno()  # IOLoop.close() sorts its channels by it
-        ioloop.register(self._fileno, self, ioloop.READ)
-
-    def wait(self, timeout: float) -> bool:
-        passed = threading.Event()
-        with self._lock:
-            self._waiting.append(passed)
-        try:
-            self._writer.send(b"\0")
-        except BlockingIOError:  # the pair is full: a pass is due anyway
-            pass
-        except OSError:  # closed: the loop is gone
-            return False
-        return passed.wait(timeout)
-
-    def readable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def handle_read_event(self) -> None:
-        try:
-            self._reader.recv(4096)
-        except OSError:
-            pass
-        with self._lock:
-            waiting, self._waiting = self._waiting, []
-        for passed in waiting:
-            passed.set()
-
-    def handle_error(self) -> None:
-        pass
-
-    def handle_close(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self._reader.close()
-        self._writer.close()
 
 
 class FaultServer(_server.FaultServer):
@@ -106,8 +48,7 @@ class FaultServer(_server.FaultServer):
                             passive_ports=None, anonymous=anonymous, seed=seed,
                             tls=tls, tls_required=tls_required)
         try:
-            super().__init__(settings, board=FaultBoard(seed=seed))
-            self._barrier = _Barrier(self.ioloop)
+            super().__init__(settings)
             for spec in faults:
                 self.arm(spec)
         except BaseException:  # a busy port, a bad spec: nothing is left behind
@@ -121,22 +62,6 @@ class FaultServer(_server.FaultServer):
         super().stop(timeout)
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
-
-    def settle(self) -> None:
-        """Wait until the server is done with what it was doing: once a client has a reply,
-        every event up to that reply (its transfer included) is in events()."""
-        thread = self._thread
-        if (thread is not None and thread.is_alive() and thread is not threading.current_thread()
-                and not self.wait_stopped(0)):
-            self._barrier.wait(SETTLE_TIMEOUT)
-
-    def events(self, kind: str | None = None, since: int = 0) -> list[Event]:
-        self.settle()
-        return super().events(kind, since)
-
-    def fired(self, point: str | None = None) -> list[Event]:
-        self.settle()
-        return super().fired(point)
 
 
 __all__ = ["FaultServer", "Rule"]
