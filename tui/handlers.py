@@ -97,7 +97,14 @@ class FaultDTPMixin:
 
     def start_transfer(self) -> None:
         if self.plan is None:
-            self.plan = self.cmd_channel.plan_transfer(self)
+            self.plan = plan = self.cmd_channel.plan_transfer(self)
+            if plan is not None and (plan.cut_rule is not None or plan.rate):
+                # Only a transfer a rule acts on pays for checks on every chunk: these
+                # instance attributes stand in for pyftpdlib's methods for this one.
+                self.send = self.planned_send
+                self.initiate_sendfile = self.planned_sendfile
+                self.recv = self.planned_recv
+                self.handle_read_event = self.planned_read_event
 
     def use_sendfile(self) -> bool:
         if self.plan is not None and self.plan.rate:
@@ -106,62 +113,54 @@ class FaultDTPMixin:
 
     # --- sending (downloads, listings): rate and cut
 
-    def send(self, data) -> int:
+    def planned_send(self, data) -> int:
         plan = self.plan
-        if plan is not None:
-            if plan.cut_at is not None:
-                if plan.cut_at <= self.tot_bytes_sent and self.try_cut():
-                    return 0  # more data is waiting: cut here
-                if plan.cut_at is not None:  # (try_cut may have moved on to another rule)
-                    data = data[:plan.cut_at - self.tot_bytes_sent]
-            if plan.rate:
-                data = data[:self.rate_chunk]
-        sent = super().send(data)
-        if plan is not None and plan.rate and sent:
+        if plan.cut_at is not None:
+            if plan.cut_at <= self.tot_bytes_sent and self.try_cut():
+                return 0  # more data is waiting: cut here
+            if plan.cut_at is not None:  # (try_cut may have moved on to another rule)
+                data = data[:plan.cut_at - self.tot_bytes_sent]
+        if plan.rate:
+            data = data[:self.rate_chunk]
+        sent = type(self).send(self, data)
+        if plan.rate and sent:
             self.throttle(sent)
         return sent
 
-    def initiate_sendfile(self) -> None:
+    def planned_sendfile(self) -> None:
         plan = self.plan
-        if plan is not None and plan.cut_at is not None:
+        if plan.cut_at is not None:
             if (plan.cut_at <= self.tot_bytes_sent
                     and self._offset < os.fstat(self._filefd).st_size and self.try_cut()):
                 return
             room = plan.cut_at - self.tot_bytes_sent if plan.cut_at is not None else 0
             if room > 0:
                 self.ac_out_buffer_size = min(DTPHandler.ac_out_buffer_size, room)
-        super().initiate_sendfile()
+        type(self).initiate_sendfile(self)
 
     # --- receiving (uploads): rate and cut
 
-    def recv(self, buffer_size: int) -> bytes:
+    def planned_recv(self, buffer_size: int) -> bytes:
         plan = self.plan
-        if plan is not None:
-            if plan.cut_at is not None:
-                buffer_size = max(1, min(buffer_size, plan.cut_at - self.tot_bytes_received))
-            if plan.rate:
-                buffer_size = min(buffer_size, self.rate_chunk)
-        chunk = super().recv(buffer_size)
-        if plan is not None and plan.rate and chunk:
+        if plan.cut_at is not None:
+            buffer_size = max(1, min(buffer_size, plan.cut_at - self.tot_bytes_received))
+        if plan.rate:
+            buffer_size = min(buffer_size, self.rate_chunk)
+        chunk = type(self).recv(self, buffer_size)
+        if plan.rate and chunk:
             self.throttle(len(chunk))
         return chunk
 
-    def handle_read_event(self) -> None:
-        if self.cutting is not None:  # a cut download: wait for the client to close its side
-            data = self.raw_recv(65536)
-            if data == b"":
-                self.finish_cut()
-            return
+    def planned_read_event(self) -> None:
         plan = self.plan
-        if self.receive and plan is not None and plan.cut_at is not None:
-            if plan.cut_at - self.tot_bytes_received <= 0:
-                # exactly after= bytes are in: more to come is a cut, end of file a whole upload
-                more = self.raw_recv(1, socket.MSG_PEEK)
-                if more is None:
-                    return
-                if more and self.try_cut():
-                    return
-        super().handle_read_event()
+        if self.receive and plan.cut_at is not None and plan.cut_at <= self.tot_bytes_received:
+            # exactly after= bytes are in: more to come is a cut, end of file a whole upload
+            more = self.raw_recv(1, socket.MSG_PEEK)
+            if more is None:
+                return
+            if more and self.try_cut():
+                return
+        type(self).handle_read_event(self)
 
     def raw_recv(self, size: int, flags: int = 0) -> bytes | None:
         """Read past pyftpdlib's bookkeeping: b"" at the end, None when nothing is there yet."""
@@ -189,11 +188,16 @@ class FaultDTPMixin:
         except OSError:
             pass
 
-    def readable(self) -> bool:
-        return True if self.cutting is not None else super().readable()
+    # a cut download only waits for the client to close its side
+    def cut_read_event(self) -> None:
+        if self.raw_recv(65536) == b"":
+            self.finish_cut()
 
-    def writable(self) -> bool:
-        return False if self.cutting is not None else super().writable()
+    def cut_readable(self) -> bool:
+        return True
+
+    def cut_writable(self) -> bool:
+        return False
 
     # --- the cut
 
@@ -217,6 +221,8 @@ class FaultDTPMixin:
             self.finish_cut()
         else:  # a download: half-close, so the client reads every byte before the reply
             self.half_close()
+            self.handle_read_event = self.cut_read_event
+            self.readable, self.writable = self.cut_readable, self.cut_writable
             self.modify_ioloop_events(self.ioloop.READ)
             self.call_later(CUT_GRACE, self.finish_cut)
         return True
