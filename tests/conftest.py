@@ -6,6 +6,11 @@ import ftplib
 import hashlib
 import os
 import random
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,6 +116,14 @@ def payload(size: int, seed: int = 0) -> bytes:
 
 
 @pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A client's working directory (its local files live here, not in the FTP root)."""
+    path = tmp_path / "client"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
 def free_port() -> int:
     import socket
 
@@ -123,3 +136,88 @@ def ftpfault_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+# --- the ftpfault command, as a user runs it
+
+FTPFAULT = [sys.executable, "-m", "tui"]
+
+
+def run_ftpfault(*args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
+    """``ftpfault ARGS`` to completion, output captured, no terminal on stdin."""
+    return subprocess.run([*FTPFAULT, *args], capture_output=True, text=True,
+                          timeout=timeout, env=ftpfault_env(), stdin=subprocess.DEVNULL)
+
+
+class Headless:
+    """``ftpfault --headless ARGS`` in the background; its stdout collected line by line.
+    Tests use it through the ``headless`` fixture, which never leaves it running."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [*FTPFAULT, "--headless", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, text=True, env=ftpfault_env(),
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        wait_until(lambda: self.lines or self.proc.poll() is not None, what="the banner")
+        assert self.lines, self.proc.communicate(timeout=DEADLINE)[1]
+        self.banner = self.lines[0]
+        self.port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", self.banner).group(1))
+        control = re.search(r"control=(http://\S+)", self.banner)
+        self.control = control.group(1) if control else None
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_line(self, pattern: str) -> str:
+        return wait_until(lambda: next((l for l in self.lines if re.search(pattern, l)), None),
+                          what=f"a log line matching {pattern!r}")
+
+    def ftp(self) -> ftplib.FTP:
+        ftp = ftplib.FTP(timeout=DEADLINE)
+        ftp.connect("127.0.0.1", self.port)
+        ftp.login(USER, PASSWORD)
+        return ftp
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        code = self.proc.wait(DEADLINE)
+        self._reader.join(DEADLINE)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(DEADLINE)
+
+
+@pytest.fixture
+def headless() -> Iterator[Callable[..., Headless]]:
+    """Start ``ftpfault --headless ARGS`` processes; any left running are killed after."""
+    started: list[Headless] = []
+
+    def start(*args: str) -> Headless:
+        server = Headless(*args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+# --- the console under Pilot
+
+
+async def until(pilot, predicate: Callable[[], object], what: str, timeout: float = DEADLINE):
+    """Let the app run until ``predicate()`` holds; fail at the deadline."""
+    end = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+    return value

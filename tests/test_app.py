@@ -9,7 +9,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from conftest import DEADLINE, connect, payload
+from conftest import DEADLINE, connect, payload, until
 from textual.command import CommandList
 from textual.widgets import Select, Switch
 
@@ -22,16 +22,6 @@ from tui.widgets.live import EventLog, SessionTable, TransferTable
 from tui.widgets.rule_form import RuleForm
 
 SIZE = (140, 40)
-
-
-async def until(pilot, predicate, what: str, timeout: float = DEADLINE):
-    """Let the app run until ``predicate()`` holds; fail at the deadline."""
-    end = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
-    return value
 
 
 def row(app: FaultConsole, point: str) -> FaultRow:

@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 import ftplib
 import io
-import re
 import select
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import DEADLINE, PASSWORD, USER, ftpfault_env, payload, sha256, wait_until
+from conftest import DEADLINE, PASSWORD, USER, payload, run_ftpfault, sha256, until
 
 from tui import cli
 from tui.faults import STANDARD_MESSAGES, FaultBoard, Rule, RuleError, parse_rule
@@ -39,7 +36,6 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = sorted((REPO / "profiles").glob("*.toml"))
-FTPFAULT = [sys.executable, "-m", "tui"]
 CURL = shutil.which("curl")
 
 
@@ -48,61 +44,7 @@ CURL = shutil.which("curl")
 # ---------------------------------------------------------------------------------------------
 
 
-def run(*args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
-    return subprocess.run([*FTPFAULT, *args], capture_output=True, text=True,
-                          timeout=timeout, env=ftpfault_env(), stdin=subprocess.DEVNULL)
-
-
-class Headless:
-    """``ftpfault --headless`` in the background (the pattern of test_cli.py, without a
-    forced ``--port 0``: these tests choose where the port comes from)."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [*FTPFAULT, "--headless", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, text=True, env=ftpfault_env(),
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        wait_until(lambda: self.lines or self.proc.poll() is not None, what="the banner")
-        assert self.lines, self.proc.communicate(timeout=DEADLINE)[1]
-        self.banner = self.lines[0]
-        self.port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", self.banner).group(1))
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_line(self, pattern: str) -> str:
-        return wait_until(lambda: next((l for l in self.lines if re.search(pattern, l)), None),
-                          what=f"a log line matching {pattern!r}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(DEADLINE)
-        self._reader.join(DEADLINE)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(DEADLINE)
-
-
-@pytest.fixture
-def headless():
-    started: list[Headless] = []
-
-    def start(*args: str) -> Headless:
-        server = Headless(*args)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
+run = run_ftpfault
 
 
 def insecure_context() -> ssl.SSLContext:
@@ -606,15 +548,6 @@ def test_slow_and_cut_downloads_profile(tmp_path, headless):
 # ---------------------------------------------------------------------------------------------
 
 SIZE = (140, 40)
-
-
-async def until(pilot, predicate, what: str, timeout: float = DEADLINE):
-    end = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
-    return value
 
 
 async def type_line(pilot, text: str) -> None:

@@ -4,74 +4,22 @@ from __future__ import annotations
 
 import ftplib
 import io
-import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from conftest import DEADLINE, PASSWORD, USER, ftpfault_env, wait_until
+from conftest import DEADLINE, PASSWORD, USER, run_ftpfault
 
-FTPFAULT = [sys.executable, "-m", "tui"]
-
-
-def run(*args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
-    return subprocess.run([*FTPFAULT, *args], capture_output=True, text=True,
-                          timeout=timeout, env=ftpfault_env(), stdin=subprocess.DEVNULL)
-
-
-class Headless:
-    """``ftpfault --headless`` in the background; its stdout collected line by line.
-    Tests use it through the ``headless`` fixture, which never leaves it running."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [*FTPFAULT, "--headless", "--port", "0", *args], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=ftpfault_env(),
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        banner = wait_until(lambda: self.lines or self.proc.poll() is not None, what="the banner")
-        assert banner is not True and self.lines, self.proc.stderr.read()
-        self.port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", self.lines[0]).group(1))
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_line(self, pattern: str) -> str:
-        return wait_until(lambda: next((l for l in self.lines if re.search(pattern, l)), None),
-                          what=f"a log line matching {pattern!r}")
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        code = self.proc.wait(DEADLINE)
-        self._reader.join(DEADLINE)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(DEADLINE)
+run = run_ftpfault
 
 
 @pytest.fixture
-def headless():
-    started: list[Headless] = []
-
-    def start(*args: str) -> Headless:
-        server = Headless(*args)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
+def headless(headless):
+    """Every server here picks a free port."""
+    return lambda *args: headless("--port", "0", *args)
 
 
 def test_help_explains_every_option():

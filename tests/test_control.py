@@ -27,13 +27,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import DEADLINE, PASSWORD, USER, connect, ftpfault_env, payload, sha256, wait_until
+from conftest import (
+    DEADLINE, FTPFAULT, PASSWORD, USER, connect, ftpfault_env, payload, sha256, wait_until,
+)
 
 from tui.control import ControlAPI
 from tui.journal import Journal
 from tui.server import FaultServer
 
-FTPFAULT = [sys.executable, "-m", "tui"]
 EVENT_KEYS = {"seq", "time", "kind", "session"}
 ALL_KINDS = {"session.open", "session.close", "login", "command", "reply", "transfer", "fault"}
 
@@ -739,66 +740,18 @@ async def test_console_header_and_panel_follow_the_api(settings):
 # --- the command line: ftpfault --headless --control --journal, and ftpfault ctl
 
 
-class Headless:
-    """``ftpfault --headless --port 0 --control 0 --journal FILE``; stdout read line by line."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self.root = tmp_path / "root"
-        self.journal = tmp_path / "journal.jsonl"
-        self.proc = subprocess.Popen(
-            [*FTPFAULT, "--headless", "--port", "0", "--root", str(self.root), "--control", "0",
-             "--journal", str(self.journal), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-            env=ftpfault_env(),
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        wait_until(lambda: self.lines or self.proc.poll() is not None, what="the banner")
-        assert self.lines, self.proc.stderr.read()
-        banner = self.lines[0]
-        self.port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", banner).group(1))
-        self.control = re.search(r"control=(http://\S+)", banner).group(1)
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_line(self, pattern: str) -> str:
-        return wait_until(lambda: next((l for l in self.lines if re.search(pattern, l)), None),
-                          what=f"a log line matching {pattern!r}")
-
-    def ftp(self) -> ftplib.FTP:
-        ftp = ftplib.FTP(timeout=DEADLINE)
-        ftp.connect("127.0.0.1", self.port)
-        ftp.login(USER, PASSWORD)
-        return ftp
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(DEADLINE)
-        self._reader.join(DEADLINE)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(DEADLINE)
-
-
 @pytest.fixture
-def headless(tmp_path):
-    started: list[Headless] = []
+def headless(headless, tmp_path):
+    """``ftpfault --headless`` on a free port, with a control API and a journal."""
 
-    def start(*args: str) -> Headless:
-        server = Headless(tmp_path, *args)
-        started.append(server)
+    def start(*args: str):
+        root, journal = tmp_path / "root", tmp_path / "journal.jsonl"
+        server = headless("--port", "0", "--root", str(root), "--control", "0",
+                          "--journal", str(journal), *args)
+        server.root, server.journal = root, journal
         return server
 
-    yield start
-    for server in started:
-        server.kill()
+    return start
 
 
 def ctl_env(url: str | None = None) -> dict[str, str]:

@@ -21,137 +21,25 @@ What the clients did here (loopback, Debian 12 builds), for the README:
   byte it receives resets its retry counter, so ``net:max-retries 3`` is enough.
 - ``upload-start=CODE``: curl exits 25, ``curl: (25) Failed FTP upload: CODE``; no file.
 
-The payloads here come from ``random.Random(seed).randbytes``: ``conftest.payload`` repeats
-every 32 bytes, so a copy shifted by a multiple of 32 (a REST offset of 100000, say) would
-look right.
+The payloads come from ``conftest.payload`` (seeded random bytes, no period), so a copy
+shifted by a REST offset or truncated shows in its hash.
 """
 
 from __future__ import annotations
 
 import ftplib
 import io
-import itertools
-import os
-import random
 import re
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, USER, Recorder, connect, file_sha256, sha256, wait_until
+from clients import assert_one_final_reply_per_command, commands, curl, lftp, settle, url
+from conftest import Recorder, connect, file_sha256, payload, sha256
 
 from tui.faults import FaultBoard
 from tui.handlers import FaultFTPHandler
 from tui.server import FaultServer
 from tui.settings import Settings
-
-CLIENT_TIMEOUT = 30  # seconds a client subprocess may run before the test fails
-_runs = itertools.count(1)
-
-
-def noise(size: int, seed: int) -> bytes:
-    """Deterministic bytes with no period: any shift or truncation shows."""
-    return random.Random(seed).randbytes(size)
-
-
-# --- running the clients (the patterns of test_clients.py)
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed")
-    return path
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    """The client's working directory (local files live here, not in the FTP root)."""
-    path = tmp_path / "client"
-    path.mkdir()
-    return path
-
-
-def _env(work: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(HOME=str(work.parent / "home"), LC_ALL="C", LANG="C")
-    Path(env["HOME"]).mkdir(exist_ok=True)
-    for proxy in ("ftp_proxy", "FTP_PROXY", "all_proxy", "ALL_PROXY"):
-        env.pop(proxy, None)
-    return env
-
-
-def _run(argv: list[str], work: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, cwd=work, env=_env(work), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
-    )
-
-
-def url(server: FaultServer, name: str = "") -> str:
-    return f"ftp://127.0.0.1:{server.port}/{name}"
-
-
-def curl(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """curl without ~/.curlrc (-q), quiet but with errors (-sS), logged in."""
-    return _run(
-        [_binary("curl"), "-q", "-sS", "--max-time", "20", "-u", f"{USER}:{PASSWORD}", *args],
-        work,
-    )
-
-
-class LftpRun:
-    def __init__(self, proc: subprocess.CompletedProcess[str], trace: Path, elapsed: float):
-        self.returncode = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        self.trace = trace.read_text(errors="replace") if trace.exists() else ""
-        self.elapsed = elapsed
-
-    def __repr__(self) -> str:  # shown by pytest when an assertion on a run fails
-        return (f"LftpRun(rc={self.returncode}, {self.elapsed:.2f} s, stdout={self.stdout!r}, "
-                f"stderr={self.stderr!r})")
-
-
-def lftp(server: FaultServer, work: Path, commands: str, retries: int) -> LftpRun:
-    """An lftp script, bounded and non-interactive, its protocol trace in a file."""
-    trace = work.parent / f"lftp-trace-{next(_runs)}.log"
-    script = "; ".join((
-        "set cmd:fail-exit yes",
-        "set cmd:interactive no",
-        f"set net:max-retries {retries}",
-        "set net:reconnect-interval-base 0",
-        "set net:reconnect-interval-max 0",
-        "set net:timeout 5",
-        "set ftp:passive-mode on",
-        "set ftp:ssl-allow no",
-        "set xfer:clobber on",
-        "set cache:enable no",
-        f'debug -o "{trace}" 9',
-        f"open -u {USER},{PASSWORD} ftp://127.0.0.1:{server.port}",
-        commands,
-    ))
-    start = time.monotonic()
-    proc = _run([_binary("lftp"), "--norc", "-c", script], work)
-    return LftpRun(proc, trace, time.monotonic() - start)
-
-
-# --- what the server saw
-
-
-def settle(recorder: Recorder) -> None:
-    """Wait until every session the client opened has closed, so all its events are in."""
-    wait_until(
-        lambda: (opened := len(recorder.of("session.open"))) > 0
-        and len(recorder.of("session.close")) == opened,
-        what="the client's sessions to close",
-    )
-
-
-def commands(recorder: Recorder, name: str) -> list[str]:
-    return [e.arg for e in recorder.of("command", command=name)]
 
 
 def transfers(recorder: Recorder, direction: str) -> list[tuple[int, int]]:
@@ -159,25 +47,8 @@ def transfers(recorder: Recorder, direction: str) -> list[tuple[int, int]]:
     return [(t.code, t.bytes) for t in recorder.of("transfer", direction=direction)]
 
 
-def assert_one_final_reply_per_command(recorder: Recorder) -> None:
-    """In each session every command got exactly one final reply, and none came unasked."""
-    sessions = sorted({e.session for e in recorder.of("session.open")})
-    assert sessions
-    for session in sessions:
-        owed = 1  # the greeting
-        for event in recorder.events:
-            if event.session != session:
-                continue
-            if event.kind == "command":
-                owed += 1
-            elif event.kind == "reply" and event.code >= 200:
-                owed -= 1
-                assert owed >= 0, f"session {session}: unsolicited reply {event}"
-        assert owed == 0, f"session {session}: {owed} reply(ies) missing"
-
-
 def serve(root: Path, name: str, size: int, seed: int) -> bytes:
-    data = noise(size, seed)
+    data = payload(size, seed)
     (root / name).write_bytes(data)
     return data
 
@@ -196,7 +67,7 @@ def serve(root: Path, name: str, size: int, seed: int) -> bytes:
 def test_curl_retry_gets_past_a_one_time_upload_fault(
     server, root, work, recorder, spec, message, exit_code, stors, uploads
 ):
-    data = noise(200_000, seed=1)
+    data = payload(200_000, seed=1)
     (work / "up.bin").write_bytes(data)
     rule = server.board.add(spec)
 
@@ -409,7 +280,7 @@ def test_curl_upload_start_fault_leaves_the_root_untouched(
     server, root, work, recorder, code, existing
 ):
     old = serve(root, "up.bin", 1_000, seed=9) if existing else None
-    (work / "up.bin").write_bytes(noise(100_000, seed=code))
+    (work / "up.bin").write_bytes(payload(100_000, seed=code))
     rule = server.board.add(f"upload-start={code}")
 
     proc = curl(work, "-T", "up.bin", url(server, "up.bin"))
