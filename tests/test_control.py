@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import (
-    DEADLINE, FTPFAULT, PASSWORD, USER, connect, ftpfault_env, payload, sha256, wait_until,
+    DEADLINE, FTPFAULT, PASSWORD, USER, connect, ftpfault_env, payload, sha256, until,
+    wait_until,
 )
 
 from tui.control import ControlAPI
@@ -693,14 +694,6 @@ async def test_console_header_and_panel_follow_the_api(settings):
     control = ControlAPI(server, "127.0.0.1", 0).start()
     client = Http(control.url)
     app = FaultConsole(server, control_url=control.url)
-
-    async def until(pilot, predicate, what: str):
-        end = time.monotonic() + DEADLINE
-        while not (value := predicate()):
-            if time.monotonic() > end:
-                pytest.fail(f"timed out waiting for {what}")
-            await pilot.pause(0.02)
-        return value
 
     def row(rule_id: str):
         return next((r for r in app.panel.rows() if r.rule_id == rule_id), None)
