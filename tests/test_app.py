@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ftplib
 import io
+import re
 import time
 from dataclasses import replace
 
@@ -185,8 +186,12 @@ async def test_help_screen_lists_every_key(console):
         await pilot.press("question_mark")
         assert isinstance(console.screen, HelpScreen)
         text = " ".join(str(w.render()) for w in console.screen.query("Static"))
-        for word in ("upload fault", "download fault", "425", "452", "Disarm every fault", "Clear the log", "Quit"):
+        for word in ("upload fault", "download fault", "425", "452", "Disarm every fault", "Clear the log", "Quit",
+                     "Add a fault rule", "Save the rules", "Load the rules", "cmd:VERB", "times=N", "after=BYTES"):
             assert word.lower() in text.lower(), word
+        # every fault point has its own column, however long its name
+        for name in ("download-start", "upload-start", "list-start"):
+            assert re.search(rf"{name} {{2,}}reply to", text), name
         await pilot.press("escape")
         assert not isinstance(console.screen, HelpScreen)
         await pilot.press("u")  # keys work again on the main screen

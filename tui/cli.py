@@ -15,7 +15,9 @@ from typing import TextIO
 from . import __version__
 from .control import ControlAPI, parse_address
 from .events import format_event
-from .faults import PICKER_CODES, POINTS, Rule, RuleError, parse_rule
+from .faults import (
+    ACTION_HELP, CMD_POINT_HELP, PICKER_CODES, POINTS, TRIGGER_HELP, Rule, RuleError, parse_rule,
+)
 from .journal import Journal
 from .profiles import ProfileError, load_profile
 from .server import FaultServer, ServerError
@@ -70,23 +72,21 @@ def _port_range(text: str) -> range:
 
 
 def _epilog() -> str:
-    points = "\n".join(f"  {p.name:<15} {p.description}" for p in POINTS.values())
+    def table(rows) -> str:
+        return "\n".join(f"  {name:<15} {text}" for name, text in rows)
+
+    points = table([*((p.name, p.description) for p in POINTS.values()), CMD_POINT_HELP])
     codes = " ".join(str(c) for c in PICKER_CODES)
     return (
         "faults: --fault POINT[=CODE[:MESSAGE]][,OPTION...]  (repeatable)\n"
         f"{points}\n"
-        "  cmd:VERB        reply to any command, e.g. cmd:CWD=550, cmd:RNTO=553\n\n"
-        "  CODE      any 4xx/5xx; a bare point uses its default (426 for completion points);\n"
-        "            MESSAGE replaces the standard text\n"
-        "  actions   after=BYTES   cut the data connection after BYTES, then reply CODE\n"
-        "            rate=BYTES/S  throttle the transfer     delay=SECONDS  reply late\n"
-        "            stall  never answer   drop  reply 421 and hang up   reset  TCP reset\n"
-        "            keep=no       an upload fault removes the received file\n"
-        "  triggers  times=N (then the rule disarms itself)  every=N  chance=P (see --seed)\n"
-        "            path=GLOB  user=NAME\n\n"
+        "CODE is any 4xx/5xx (a bare point uses its default: 426 for completion points);\n"
+        "MESSAGE replaces the standard text.\n"
+        f"actions:\n{table(ACTION_HELP)}\n"
+        f"triggers (all must hold):\n{table(TRIGGER_HELP)}\n\n"
         f"keys in the console: u/d arm the upload/download fault, 1-5 set the code ({codes}),\n"
-        "a add a rule, e edit, del delete, space toggle, x disarm all, c clear the log,\n"
-        "? help, q or Ctrl+Q quit.\n\n"
+        "a add a rule, e edit, del delete, space toggle, s save the rules to a profile,\n"
+        "l load one, x disarm all, c clear the log, ? help, q or Ctrl+Q quit.\n\n"
         "examples:\n"
         "  ftpfault                                        console on ftp://127.0.0.1:2121/\n"
         "  ftpfault --fault upload=451,times=1             fail the next upload once\n"

@@ -79,7 +79,7 @@ POINTS: dict[str, Point] = {
         Point("list", COMPLETION, ("LIST", "NLST", "MLSD"), 426,
               "final reply of LIST/NLST/MLSD (instead of 226)"),
         Point("upload-start", START, ("STOR", "APPE", "STOU"), 425,
-              "reply to STOR/APPE/STOU instead of 150: no data moves, no file is created"),
+              "reply to STOR/APPE/STOU instead of 150 (no file is created)"),
         Point("download-start", START, ("RETR",), 425, "reply to RETR instead of 150"),
         Point("list-start", START, ("LIST", "NLST", "MLSD"), 425,
               "reply to LIST/NLST/MLSD instead of 150"),
@@ -90,6 +90,25 @@ POINTS: dict[str, Point] = {
 }
 CMD_PREFIX = "cmd:"
 CMD_DEFAULT_CODE = 550
+CMD_POINT_HELP = ("cmd:VERB", "reply to any command, e.g. cmd:CWD=550, cmd:RNTO=553")
+
+# What each option of a rule does: one text for --help and the console's help screen.
+ACTION_HELP: tuple[tuple[str, str], ...] = (
+    ("after=BYTES", "cut the data connection after BYTES, then reply CODE (426)"),
+    ("rate=BYTES/S", "throttle the transfer"),
+    ("delay=SECONDS", "send the reply that much later"),
+    ("stall", "never answer the command"),
+    ("drop", "reply 421 and close the control connection"),
+    ("reset", "close the control connection with a TCP reset"),
+    ("keep=no", "an upload fault removes the received file"),
+)
+TRIGGER_HELP: tuple[tuple[str, str], ...] = (
+    ("times=N", "fire on the next N matches, then disarm"),
+    ("every=N", "fire on every Nth match"),
+    ("chance=P", "fire with probability P (the same sequence for the same --seed)"),
+    ("path=GLOB", "only for files whose name matches GLOB"),
+    ("user=NAME", "only for sessions logged in as NAME"),
+)
 
 # Which points a command can trigger before it runs (beside cmd:VERB).
 COMMAND_POINTS: dict[str, tuple[str, ...]] = {}

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..faults import PICKER_CODES, POINTS, default_message
+from ..faults import ACTION_HELP, CMD_POINT_HELP, PICKER_CODES, POINTS, TRIGGER_HELP, default_message
 
 
 class HelpScreen(ModalScreen[None]):
@@ -22,7 +22,7 @@ class HelpScreen(ModalScreen[None]):
         self.bindings = bindings
 
     def compose(self) -> ComposeResult:
-        lines, grouped = [], set()
+        keys, grouped = [], set()
         for binding in self.bindings:
             if binding.group is not None:  # 1-5: one line for the group
                 if binding.group in grouped:
@@ -35,14 +35,22 @@ class HelpScreen(ModalScreen[None]):
             else:
                 key = binding.key_display or self.app.get_key_display(binding)
                 text = binding.tooltip or binding.description
-            lines.append(f"  [b]{escape(key):<7}[/b]{escape(text)}")
-        lines.append(f"  [b]{'ctrl+p':<7}[/b]Command palette: the same actions by name")
-        points = "\n".join(f"  [b]{p.name:<9}[/b]{escape(p.description)}" for p in POINTS.values())
-        codes = "\n".join(f"  [b]{code}[/b]  {escape(default_message(code))}" for code in PICKER_CODES)
+            keys.append((key, text))
+        keys.append(("ctrl+p", "Command palette: the same actions by name"))
+        points = [*((p.name, p.description) for p in POINTS.values()), CMD_POINT_HELP]
+        codes = [(str(code), default_message(code)) for code in PICKER_CODES]
         body = VerticalScroll(id="help-body")
         body.border_title = "Help"
         body.border_subtitle = "Esc, ? or q closes this help."
         with body:
-            yield Static("[b]Keys[/b]\n" + "\n".join(lines))
-            yield Static(f"\n[b]Fault points[/b]\n{points}")
-            yield Static(f"\n[b]Codes[/b]\n{codes}")
+            yield Static("[b]Keys[/b]\n" + table(keys))
+            yield Static("\n[b]Fault points[/b]  POINT[=CODE[:MESSAGE]][,OPTION...]\n" + table(points))
+            yield Static("\n[b]Actions[/b]\n" + table(ACTION_HELP))
+            yield Static("\n[b]Triggers[/b] (all must hold)\n" + table(TRIGGER_HELP))
+            yield Static("\n[b]Codes[/b]\n" + table(codes))
+
+
+def table(rows) -> str:
+    """Two aligned columns, the first in bold."""
+    width = max(len(name) for name, _ in rows) + 2
+    return "\n".join(f"  [b]{escape(name):<{width}}[/b]{escape(text)}" for name, text in rows)
