@@ -15,13 +15,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from ..faults import POINTS, STANDARD_MESSAGES, Rule, RuleError, parse_rule
+from ..faults import (
+    ACTION_HELP, CMD_POINT_HELP, POINTS, STANDARD_MESSAGES, TRIGGER_HELP, Rule, RuleError, parse_rule,
+)
 
 GRAMMAR = (
     "[b]POINT[=CODE[:MESSAGE]][,OPTION...][/b]   e.g. upload=451,times=1\n"
-    "[b]points[/b]   upload download list, upload-start download-start list-start, login data cmd:VERB\n"
-    "[b]actions[/b]  after=BYTES rate=BYTES/S delay=SECONDS stall drop reset keep=no\n"
-    "[b]triggers[/b] times=N every=N chance=P path=GLOB user=NAME"
+    f"[b]points[/b]   {' '.join([*POINTS, CMD_POINT_HELP[0]])}\n"
+    f"[b]actions[/b]  {' '.join(name for name, _ in ACTION_HELP)}\n"
+    f"[b]triggers[/b] {' '.join(name for name, _ in TRIGGER_HELP)}"
 )
 
 _HEAD = re.compile(r"^(?P<point>[^=,]*)(?P<code>=[^,]*)?(?P<rest>.*)$", re.S)
