@@ -47,6 +47,14 @@ class RawFTP:
         nums = [int(n) for n in re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", resp).groups()]
         return socket.create_connection(("127.0.0.1", nums[4] * 256 + nums[5]), timeout=DEADLINE)
 
+    def transfer(self, command: str) -> socket.socket:
+        """PASV, then COMMAND: the data connection, once the server has said 125 or 150."""
+        data_sock = self.pasv()
+        self.send(command)
+        first = self.reply()
+        assert first[:3] in ("125", "150"), first
+        return data_sock
+
     def close(self) -> None:
         self.file.close()
         self.sock.close()

@@ -33,6 +33,7 @@ from conftest import (
 from rawftp import RawFTP
 
 from tui.events import format_event
+from tui.faults import Rule, parse_rule
 from tui.handlers import MAX_ARG_LEN
 from tui.server import FaultServer, ServerError
 from tui.settings import Settings
@@ -60,6 +61,22 @@ def session_for(recorder: Recorder, sock_or_address: socket.socket | str) -> int
     Call it from the test's thread only: the Recorder is not made for several readers."""
     address = sock_or_address if isinstance(sock_or_address, str) else address_of(sock_or_address)
     return recorder.wait("session.open", address=address)[-1].session
+
+
+def add_rule(server: FaultServer, spec: str, armed: bool) -> Rule:
+    """The same rule armed or not, so a test shows what the fault changes and what it doesn't."""
+    return server.board.add(parse_rule(spec).replace(enabled=armed))
+
+
+def open_transfer(server: FaultServer, recorder: Recorder, command: str
+                  ) -> tuple[RawFTP, int, socket.socket]:
+    """A raw session, logged in, with COMMAND begun on a passive data connection:
+    the client, its session id on the server, the data socket."""
+    raw = RawFTP(server.port)
+    sid = session_for(recorder, raw.sock)
+    raw.login()
+    data_sock = raw.transfer(command)
+    return raw, sid, data_sock
 
 
 def reset_on_close(sock: socket.socket) -> None:
@@ -294,17 +311,10 @@ def test_log_lines_of_garbage_carry_no_control_characters(server, recorder, line
 @pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
 @pytest.mark.parametrize("armed", [False, True], ids=["no-fault", "fault-armed"])
 def test_client_vanishing_mid_upload(server, root, recorder, armed, rst):
-    rule = server.board.add("upload=451")
-    if not armed:
-        server.board.update(rule.id, enabled=False)
+    rule = add_rule(server, "upload=451", armed)
     data = payload(1_000_000, seed=7)
     half = data[:500_000]
-    raw = RawFTP(server.port)
-    sid = session_for(recorder, raw.sock)
-    raw.login()
-    data_sock = raw.pasv()
-    raw.send("STOR vanish.bin")
-    assert raw.reply()[:3] in ("125", "150")
+    raw, sid, data_sock = open_transfer(server, recorder, "STOR vanish.bin")
     data_sock.sendall(half)
     # the server has read every byte sent so far: the transfer is open, mid-way
     recorder.wait("transfer.progress", session=sid, bytes=len(half))
@@ -342,12 +352,7 @@ def test_upload_ended_by_fin_then_client_vanishes(server, root, recorder):
     cannot tell it from a finished upload, so the fault may fire, but its books agree."""
     rule = server.board.add("upload=451")
     half = payload(500_000, seed=9)
-    raw = RawFTP(server.port)
-    sid = session_for(recorder, raw.sock)
-    raw.login()
-    data_sock = raw.pasv()
-    raw.send("STOR fin.bin")
-    assert raw.reply()[:3] in ("125", "150")
+    raw, sid, data_sock = open_transfer(server, recorder, "STOR fin.bin")
     data_sock.sendall(half)
     recorder.wait("transfer.progress", session=sid, bytes=len(half))
     vanish(raw, data_sock, rst=False, control_first=False)
@@ -379,16 +384,9 @@ def write_big_file(path: Path, size: int = BIG_DOWNLOAD, seed: int = 11) -> str:
 @pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
 @pytest.mark.parametrize("armed", [False, True], ids=["no-fault", "fault-armed"])
 def test_client_vanishing_mid_download(server, root, recorder, armed, rst, order):
-    rule = server.board.add("download=451")
-    if not armed:
-        server.board.update(rule.id, enabled=False)
+    rule = add_rule(server, "download=451", armed)
     digest = write_big_file(root / "big.bin")
-    raw = RawFTP(server.port)
-    sid = session_for(recorder, raw.sock)
-    raw.login()
-    data_sock = raw.pasv()
-    raw.send("RETR big.bin")
-    assert raw.reply()[:3] in ("125", "150")
+    raw, sid, data_sock = open_transfer(server, recorder, "RETR big.bin")
     got = 0
     while got < 100_000:
         chunk = data_sock.recv(65536)
@@ -428,17 +426,10 @@ def test_client_vanishing_mid_download(server, root, recorder, armed, rst, order
 
 @pytest.mark.parametrize("armed", [False, True], ids=["no-fault", "fault-armed"])
 def test_upload_reset_by_the_client_is_not_a_completed_transfer(server, root, recorder, armed):
-    rule = server.board.add("upload=451")
-    if not armed:
-        server.board.update(rule.id, enabled=False)
+    rule = add_rule(server, "upload=451", armed)
     half = payload(500_000, seed=8)
-    raw = RawFTP(server.port)
+    raw, sid, data_sock = open_transfer(server, recorder, "STOR reset.bin")
     try:
-        sid = session_for(recorder, raw.sock)
-        raw.login()
-        data_sock = raw.pasv()
-        raw.send("STOR reset.bin")
-        assert raw.reply()[:3] in ("125", "150")
         data_sock.sendall(half)
         recorder.wait("transfer.progress", session=sid, bytes=len(half))
         reset_on_close(data_sock)
@@ -458,9 +449,7 @@ N_CLIENTS = 32
 
 @pytest.mark.parametrize("armed", [True, False], ids=["fault-armed", "no-fault"])
 def test_32_concurrent_uploads(server, root, recorder, armed):
-    rule = server.board.add("upload=451")
-    if not armed:
-        server.board.update(rule.id, enabled=False)
+    rule = add_rule(server, "upload=451", armed)
     datas = [payload(200_000 + 9_000 * i, seed=i) for i in range(N_CLIENTS)]
     start = threading.Barrier(N_CLIENTS, timeout=DEADLINE)
 
