@@ -165,11 +165,12 @@ async def test_sessions_table_follows_a_session(console):
         await asyncio.to_thread(ftp.mkd, "sub")
         await asyncio.to_thread(ftp.cwd, "sub")
         table = console.query_one(SessionTable)
-        await until(pilot, lambda: table.row_count == 1 and table.get_cell("1", "cwd") == "/sub", "cwd")
-        assert table.get_cell("1", "user") == "testuser"
-        assert table.get_cell("1", "command") == "CWD sub"
+        cell = lambda column: str(table.get_cell("1", column))  # noqa: E731
+        await until(pilot, lambda: table.row_count == 1 and cell("cwd") == "/sub", "cwd")
+        assert cell("user") == "testuser"
+        assert cell("command") == "CWD sub"
         await asyncio.to_thread(ftp.quit)
-        await until(pilot, lambda: table.get_cell("1", "state") == "closed", "closed state")
+        await until(pilot, lambda: cell("state") == "closed", "closed state")
 
 
 async def test_c_clears_the_log(console):

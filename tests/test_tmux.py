@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -21,11 +22,11 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 
 class TmuxConsole:
-    def __init__(self, tmp_path, port: int) -> None:
+    def __init__(self, tmp_path, port: int, python: tuple[str, ...] = ("-m", "tui")) -> None:
         self.socket = f"ftpfault-test-{os.getpid()}-{port}"
         self.status_file = tmp_path / "exit-status"
         command = " ".join(shlex.quote(a) for a in (
-            sys.executable, "-m", "tui", "--port", str(port), "--root", str(tmp_path / "root")))
+            sys.executable, *python, "--port", str(port), "--root", str(tmp_path / "root")))
         script = f"{command}; echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
         self.tmux("new-session", "-d", "-x", "140", "-y", "40", script)
 
@@ -131,3 +132,43 @@ def test_closing_the_terminal_stops_the_console(console, free_port, settings):
 
     wait_until(gone, what="the console to exit")
     FaultServer(replace(settings, port=free_port)).stop()
+
+
+def test_a_hostile_client_cannot_stop_the_console(console, free_port):
+    """The one-line attack from the field: a user name that is Textual markup, a terminal
+    escape, a path with an action in it. The console shows them and keeps serving."""
+    console.wait_for(f"ftp://127.0.0.1:{free_port}/")
+    with socket.create_connection(("127.0.0.1", free_port), timeout=DEADLINE) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        for line in (b"USER [/x]", b"PASS [@click=app.quit]q[/]", b"USER \x1b]0;owned\x07[b]x"):
+            sock.sendall(line + b"\r\n")
+            reader.readline()
+    console.wait_for("[/x]")
+    console.wait_for("\\x1b]0;owned\\x07[b]x")
+    assert upload(free_port, "after.bin").startswith("226")
+    console.keys("q")
+    assert console.exit_status() == 0
+
+
+def test_a_console_stopped_by_an_error_exits_non_zero(tmp_path, free_port):
+    """A widget that fails to draw ends the console (Textual's rule), never as a success."""
+    broken = (
+        "import sys\n"
+        "from tui import cli\n"
+        "from tui.widgets.live import SessionTable\n"
+        "draw = SessionTable.render_line\n"
+        "def broken(self, y):\n"
+        "    if self.row_count: raise RuntimeError('a bug in a widget')\n"
+        "    return draw(self, y)\n"
+        "SessionTable.render_line = broken\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    console = TmuxConsole(tmp_path, free_port, ("-c", broken))
+    try:
+        console.wait_for(f"ftp://127.0.0.1:{free_port}/")
+        with socket.create_connection(("127.0.0.1", free_port), timeout=DEADLINE) as sock:
+            sock.recv(100)
+        assert console.exit_status() == 1
+    finally:
+        console.close()

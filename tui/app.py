@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
+from rich.markup import escape
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -21,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from .events import visible
 from .faults import PICKER_CODES, Rule
 from .profiles import ProfileError, load_profile, save_profile
 from .server import FaultServer
@@ -135,7 +137,17 @@ class FaultConsole(App[None]):
     def refresh_views(self) -> None:
         if not self.is_running:  # shutting down: the widgets are going away
             return
-        batch = self.feed.drain()
+        try:
+            self.apply_news(self.feed.drain())
+        except Exception as err:  # a bug in a view must not end the console and its server
+            self.show_error("the console could not show an update", err)
+
+    def show_error(self, what: str, err: BaseException) -> None:
+        """Errors the console survives end up here: one line in the log, one notice."""
+        self.log_view.write_line(visible(f"ERROR {what}: {err!r}"))
+        self.notify(f"{what}: {err}", severity="error", timeout=10, markup=False)
+
+    def apply_news(self, batch: list) -> None:
         self.log_view.apply(batch)
         # Tables cost a redraw of every visible row per update: under a flood they follow
         # at a third of the rate (the server shares the GIL with this thread).
@@ -152,11 +164,11 @@ class FaultConsole(App[None]):
         armed = self.server.board.armed_count()
         # most important first: on a narrow terminal the root path is what gets cut
         status = (
-            f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  [b]{self.server.url}[/b]"
+            f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  [b]{escape(self.server.url)}[/b]"
             f"{' (FTPS)' if self.server.tls else ''}  "
-            f"user [b]{self.server.settings.user}[/b]  "
-            + (f"control [b]{self.control_url}[/b]  " if self.control_url else "")
-            + f"root [b]{self.server.root}[/b]"
+            f"user [b]{escape(self.server.settings.user)}[/b]  "
+            + (f"control [b]{escape(self.control_url)}[/b]  " if self.control_url else "")
+            + f"root [b]{escape(str(self.server.root))}[/b]"
         )
         if status != self.status_text:
             self.status_text = status
@@ -166,8 +178,7 @@ class FaultConsole(App[None]):
         """Errors from the server thread end up here, and only here."""
         if event.worker.name == "ftp-server" and event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.log_view.write_line(f"ERROR server stopped: {error!r}")
-            self.notify(f"The FTP server stopped: {error}", severity="error", timeout=30)
+            self.show_error("the FTP server stopped", error)
 
     # --- actions (keys, footer, command palette)
 
@@ -233,10 +244,10 @@ class FaultConsole(App[None]):
             try:
                 save_profile(path, rules)
             except OSError as err:
-                self.notify(f"Cannot save {path}: {err.strerror}", severity="error")
+                self.notify(f"Cannot save {path}: {err.strerror}", severity="error", markup=False)
                 return
             self.profile = path
-            self.notify(f"Saved {len(rules)} rule(s) to {path}")
+            self.notify(f"Saved {len(rules)} rule(s) to {path}", markup=False)
 
         default = str(self.profile or DEFAULT_PROFILE)
         self.push_screen(PathPrompt("Save the rules to a profile", default,
@@ -249,7 +260,7 @@ class FaultConsole(App[None]):
             try:
                 profile = load_profile(path)
             except ProfileError as err:
-                self.notify(str(err), severity="error", timeout=10)
+                self.notify(str(err), severity="error", timeout=10, markup=False)
                 return
             board = self.server.board
             board.clear()
@@ -258,7 +269,7 @@ class FaultConsole(App[None]):
             self.panel.sync()
             self.profile = path
             note = " ([server] settings apply at start only)" if profile.server else ""
-            self.notify(f"Loaded {len(profile.rules)} rule(s) from {path}{note}")
+            self.notify(f"Loaded {len(profile.rules)} rule(s) from {path}{note}", markup=False)
 
         self.push_screen(PathPrompt("Load a profile (replaces the rules)", str(self.profile or DEFAULT_PROFILE)),
                          load)

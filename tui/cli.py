@@ -270,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             from .app import FaultConsole  # Textual is only imported for the console
 
-            FaultConsole(server, control_url=api.url if api else None, profile=args.profile).run()
-            return 0
+            console = FaultConsole(server, control_url=api.url if api else None, profile=args.profile)
+            console.run()
+            return console.return_code or 0  # an error that stopped the console is not a success
         except BrokenPipeError:
             return 0
 

@@ -172,8 +172,19 @@ def format_event(event: Event) -> str | None:
         line = f"ERROR {event.message}"
     else:
         return None
-    return f"{stamp} {who} {line}".translate(_VISIBLE)
+    return visible(f"{stamp} {who} {line}")
 
 
-# control characters a client sent, shown escaped: no terminal escapes, no forged lines
-_VISIBLE = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7F, 0xA0))}
+# Characters a client may send that would act instead of show: C0/C1 controls (terminal
+# escapes, forged lines), and invisible format characters (bidi overrides that reorder
+# what follows them, zero-width characters, line separators).
+_INVISIBLE = (*range(0x20), *range(0x7F, 0xA0), 0xAD, 0x61C, 0x180E, *range(0x200B, 0x2010),
+              0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0xFEFF,
+              *range(0xFFF9, 0xFFFC), *range(0xE0000, 0xE0080))
+_VISIBLE = {i: f"\\x{i:02x}" if i < 0x100 else f"\\u{i:04x}" if i < 0x10000 else f"\\U{i:08x}"
+            for i in _INVISIBLE}
+
+
+def visible(text: str) -> str:
+    """Client text as it may be shown: every control or invisible character escaped."""
+    return text.translate(_VISIBLE)

@@ -4,11 +4,13 @@ from it, so a rule set from anywhere else shows up here too."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Select, Switch
 
+from ..events import visible
 from ..faults import (
     PICKER_CODES,
     FaultBoard,
@@ -121,7 +123,7 @@ class FaultRow(Horizontal):
             text = default_message(self.pending_code)
         else:
             text = summary(rule)
-        self.query_one(".summary", Label).update(text)
+        self.query_one(".summary", Label).update(Text(visible(text)))  # free text: no markup
         count = f"fired {stats.fired}"
         if stats.remaining is not None:
             count += f" · left {stats.remaining}"
@@ -239,7 +241,7 @@ class FaultPanel(Vertical):
         try:
             self.board.update(row.rule_id, code=code or None, message=None)
         except RuleError as err:
-            self.notify(f"{row.rule.spec}: {err}", severity="error")
+            self.notify(f"{row.rule.spec}: {err}", severity="error", markup=False)
         self.sync()
 
     def remove_row(self, row: FaultRow) -> None:

@@ -15,12 +15,17 @@ from rich.text import Text
 from textual.widgets import DataTable, Log
 
 from .. import events as ev
-from ..events import Event, format_event
+from ..events import Event, format_event, visible
 from ..sessions import SessionTracker
 
 MAX_TRANSFERS = 200  # rows kept (up to EVICT_SLACK more between evictions)
 EVICT_SLACK = 50  # evict in bulk: removing rows one by one rebuilds the table's index each time
 MAX_LOG_LINES = 5000
+
+
+def plain(value: str) -> Text:
+    """Client text for a cell: shown as sent, never read as markup."""
+    return Text(visible(value), end="")
 
 
 def human_bytes(n: float) -> str:
@@ -55,8 +60,9 @@ class SessionTable(DataTable):
         touched, forgotten = self.tracker.apply(batch)
         for sid in sorted(touched):
             session = self.tracker.sessions[sid]
-            cells = {"#": str(sid), "client": session.client, "user": session.user,
-                     "state": session.state, "command": session.command, "cwd": session.cwd}
+            cells = {"#": str(sid), "client": plain(session.client), "user": plain(session.user),
+                     "state": session.state, "command": plain(session.command),
+                     "cwd": plain(session.cwd)}
             key = str(sid)
             if key in self.rows:
                 for column, value in cells.items():
@@ -113,7 +119,7 @@ class TransferTable(DataTable):
             result = Text("…", style="dim")
         row = {
             "#": str(tid), "session": f"#{event.session}", "dir": event.direction,
-            "file": event.path, "result": result, "bytes": human_bytes(event.bytes),
+            "file": plain(event.path), "result": result, "bytes": human_bytes(event.bytes),
             "progress": progress, "rate": f"{human_bytes(rate)}/s" if rate else "",
         }
         key = str(tid)

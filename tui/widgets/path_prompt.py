@@ -26,7 +26,7 @@ class PathPrompt(ModalScreen[Path | None]):
             box.border_subtitle = "Enter confirms · Esc cancels"
             yield Input(value=self.default, placeholder="profile.toml", id="path")
             if self.hint:
-                yield Static(self.hint, id="path-hint")
+                yield Static(self.hint, id="path-hint", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

@@ -40,9 +40,10 @@ def with_code(spec: str, code: int) -> str:
 
 
 def describe(rule: Rule) -> str:
+    """What the rule does, as markup with every part of the rule's own text escaped."""
     reply = f"{rule.reply!r}" if rule.reply else "no reply change"
-    return (f"{rule.point}: {rule.describe_action()} — {rule.describe_trigger()}"
-            f"\nreply: {escape(reply)}")
+    return escape(f"{rule.point}: {rule.describe_action()} — {rule.describe_trigger()}"
+                  f"\nreply: {reply}")
 
 
 class RuleForm(ModalScreen[Rule | None]):
