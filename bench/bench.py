@@ -115,8 +115,8 @@ def serve(kind: str, root: Path, faults: list[str]) -> None:
     each line read on stdin; stop when stdin closes or on SIGTERM."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if kind == "fault":
-        from tui.server import FaultServer
-        from tui.settings import Settings
+        from tui.engine.server import FaultServer
+        from tui.engine.settings import Settings
 
         server = FaultServer(Settings(root=root, port=0, passive_ports=None))
         for spec in faults:
@@ -357,11 +357,11 @@ async def console(args: argparse.Namespace) -> dict:
     """Child: the console headless, a flood against it, keys pressed; figures as a dict."""
     from textual.widgets import Label
 
-    from tui.app import FaultConsole
-    from tui.events import FAULT, TRANSFER
-    from tui.server import FaultServer
-    from tui.settings import Settings
-    from tui.widgets.fault_panel import FaultPanel
+    from tui.console.app import FaultConsole
+    from tui.engine.events import FAULT, TRANSFER
+    from tui.engine.server import FaultServer
+    from tui.engine.settings import Settings
+    from tui.console.widgets.fault_panel import FaultPanel
 
     # The console as users run it: default passive ports (pyftpdlib binds them with
     # SO_REUSEADDR; with port 0 each PASV slows down as the flood's TIME_WAITs pile up).

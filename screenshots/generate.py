@@ -18,9 +18,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tui.app import FaultConsole  # noqa: E402
-from tui.server import FaultServer, ServerError  # noqa: E402
-from tui.settings import Settings  # noqa: E402
+from tui.console.app import FaultConsole  # noqa: E402
+from tui.engine.server import FaultServer, ServerError  # noqa: E402
+from tui.engine.settings import Settings  # noqa: E402
 
 SIZE = (124, 38)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tui.events import Event, EventBus
-from tui.server import FaultServer
-from tui.settings import Settings
+from tui.engine.events import Event, EventBus
+from tui.engine.server import FaultServer
+from tui.engine.settings import Settings
 
 USER, PASSWORD = "testuser", "testpass"
 DEADLINE = 10.0  # seconds any wait in a test may take before it fails

@@ -14,13 +14,13 @@ from conftest import DEADLINE, connect, payload, until
 from textual.command import CommandList
 from textual.widgets import Select, Switch
 
-from tui.app import FaultConsole
-from tui.faults import PICKER_CODES
-from tui.server import FaultServer
-from tui.widgets.fault_panel import FaultPanel, FaultRow
-from tui.widgets.help import HelpScreen
-from tui.widgets.live import EventLog, SessionTable, TransferTable
-from tui.widgets.rule_form import RuleForm
+from tui.console.app import FaultConsole
+from tui.engine.points import PICKER_CODES
+from tui.engine.server import FaultServer
+from tui.console.widgets.fault_panel import FaultPanel, FaultRow
+from tui.console.widgets.help import HelpScreen
+from tui.console.widgets.live import EventLog, SessionTable, TransferTable
+from tui.console.widgets.rule_form import RuleForm
 
 SIZE = (140, 40)
 

@@ -25,12 +25,14 @@ from pathlib import Path
 import pytest
 from conftest import DEADLINE, PASSWORD, USER, payload, run_ftpfault, sha256, until
 
-from tui import cli
-from tui.faults import STANDARD_MESSAGES, FaultBoard, Rule, RuleError, parse_rule
-from tui.profiles import ProfileError, load_profile, rule_from_fields, save_profile
-from tui.server import ServerError
+from tui.cli import serve as cli
+from tui.engine.board import FaultBoard
+from tui.engine.points import STANDARD_MESSAGES
+from tui.engine.rules import Rule, RuleError, parse_rule
+from tui.engine.profiles import ProfileError, load_profile, rule_from_fields, save_profile
+from tui.engine.server import ServerError
 from tui.testing import FaultServer
-from tui.tls import make_self_signed
+from tui.engine.ftp.tls import make_self_signed
 
 pytest_plugins = ["pytester"]
 
@@ -230,8 +232,11 @@ PROFILE_ERRORS = [
     ('[[fault]]\npoint = "upload"\ncod = 451\n', "fault #1", "unknown field 'cod'"),
     ('[[fault]]\npoint = "uplod"\n', "fault #1", "unknown fault point 'uplod'"),
     ('[[fault]]\npoint = "upload"\ncode = 999\n', "fault #1", "code 999"),
-    ('[[fault]]\npoint = "upload"\nafter = "ten"\n', "fault #1", "after must be a number"),
+    ('[[fault]]\npoint = "upload"\nafter = "ten"\n', "fault #1", "after must be a whole number"),
     ('[[fault]]\npoint = "upload"\nafter = -1\n', "fault #1", "after="),
+    ('[[fault]]\npoint = "upload"\nafter = ' + "9" * 4400 + '\n', "not valid TOML", "too many digits"),
+    ('[[fault]]\npoint = "upload"\nafter = ' + "9" * 40 + '\n', "fault #1", "too large"),
+    ('[[fault]]\nspec = "upload,after=' + "9" * 4400 + '"\n', "fault #1", "too large"),
     ('[[fault]]\npoint = "list"\nafter = 10\n', "fault #1", "after= applies to the upload"),
     ('[[fault]]\npoint = "upload"\nkeep = "no"\n', "fault #1", "keep must be true or false"),
     ('[[fault]]\npoint = "upload"\ndrop = 1\n', "fault #1", "drop must be true or false"),
@@ -270,7 +275,11 @@ def test_a_missing_or_unreadable_profile_names_the_file(tmp_path):
 
 
 SERVER_ERRORS = [
-    ('port = "abc"', "port", "'abc' is not a port number"),
+    ('port = "abc"', "port", "must be a port number"),
+    ('port = "2121"', "port", "must be a port number"),  # one type per key: no strings for numbers
+    ("password = [1, 2]", "password", "must be a string"),
+    ("root = 5", "root", "must be a string"),
+    ('perm = "elrx"', "perm", "permissions are letters of elradfmwMT"),
     ("port = 70000", "port", "70000"),
     ('seed = "7"', "seed", "must be a whole number"),
     ('anonymous = "yes"', "anonymous", "must be true or false"),
@@ -289,6 +298,12 @@ def test_bad_server_settings_are_one_line_naming_file_setting_and_problem(tmp_pa
     assert out == ""
     assert err.startswith(f"ftpfault: error: {path}: [server]: {key}: ") and problem in err, err
     assert err.count("\n") == 1
+
+
+def test_settings_the_command_line_overrides_are_still_checked(tmp_path, capsys):
+    path = write_profile(tmp_path / "srv.toml", '[server]\nport = "x"\n')
+    assert cli.main(["--headless", "--port", "0", "--profile", str(path)]) == 2
+    assert "[server]: port: must be a port number" in capsys.readouterr().err
 
 
 def test_a_bad_profile_on_the_command_line_is_one_line_exit_2(tmp_path):
@@ -580,17 +595,17 @@ def scenario(port: int) -> list[str]:
 
 
 def console_app(root: Path):
-    from tui.app import FaultConsole
-    from tui.server import FaultServer as Server
-    from tui.settings import Settings
+    from tui.console.app import FaultConsole
+    from tui.engine.server import FaultServer as Server
+    from tui.engine.settings import Settings
 
     return FaultConsole(Server(Settings(root=root, port=0, passive_ports=None)))
 
 
 async def test_s_saves_the_rules_and_headless_serves_them_the_same(tmp_path, headless,
                                                                   monkeypatch):
-    from tui.widgets.path_prompt import PathPrompt
-    from tui.widgets.rule_form import RuleForm
+    from tui.console.widgets.path_prompt import PathPrompt
+    from tui.console.widgets.rule_form import RuleForm
 
     roots = {}
     for name in ("console", "headless"):
@@ -651,8 +666,8 @@ async def test_s_saves_the_rules_and_headless_serves_them_the_same(tmp_path, hea
 
 
 async def test_l_loads_a_profile_replacing_the_rules(tmp_path, monkeypatch):
-    from tui.widgets.fault_panel import FaultPanel
-    from tui.widgets.path_prompt import PathPrompt
+    from tui.console.widgets.fault_panel import FaultPanel
+    from tui.console.widgets.path_prompt import PathPrompt
 
     root = tmp_path / "root"
     root.mkdir()

@@ -32,9 +32,9 @@ from conftest import (
     wait_until,
 )
 
-from tui.control import ControlAPI
-from tui.journal import Journal
-from tui.server import FaultServer
+from tui.engine.api import ControlAPI
+from tui.engine.journal import Journal
+from tui.engine.server import FaultServer
 
 EVENT_KEYS = {"seq", "time", "kind", "session"}
 ALL_KINDS = {"session.open", "session.close", "login", "command", "reply", "transfer", "fault"}
@@ -688,7 +688,7 @@ def test_twenty_clients_while_the_api_churns_rules_every_10_ms(server, root, htt
 async def test_console_header_and_panel_follow_the_api(settings):
     from textual.widgets import Switch
 
-    from tui.app import FaultConsole
+    from tui.console.app import FaultConsole
 
     server = FaultServer(settings)
     control = ControlAPI(server, "127.0.0.1", 0).start()

@@ -36,10 +36,10 @@ import pytest
 from clients import assert_one_final_reply_per_command, commands, curl, lftp, settle, url
 from conftest import Recorder, connect, file_sha256, payload, sha256
 
-from tui.faults import FaultBoard
-from tui.handlers import FaultFTPHandler
-from tui.server import FaultServer
-from tui.settings import Settings
+from tui.engine.board import FaultBoard
+from tui.engine.ftp.control import FaultFTPHandler
+from tui.engine.server import FaultServer
+from tui.engine.settings import Settings
 
 
 def transfers(recorder: Recorder, direction: str) -> list[tuple[int, int]]:

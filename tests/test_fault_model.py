@@ -27,10 +27,12 @@ import pytest
 from conftest import DEADLINE, PASSWORD, USER, Recorder, connect, file_sha256, payload, sha256
 from rawftp import RawFTP, read_all
 
-from tui import handlers
-from tui.faults import STANDARD_MESSAGES, FaultBoard, Rule, RuleError, parse_rule
-from tui.server import FaultServer
-from tui.settings import Settings
+from tui.engine.ftp import data as data_channel
+from tui.engine.board import FaultBoard
+from tui.engine.points import STANDARD_MESSAGES
+from tui.engine.rules import Rule, RuleError, parse_rule
+from tui.engine.server import FaultServer
+from tui.engine.settings import Settings
 
 # ---------------------------------------------------------------------------------------------
 # 1. the grammar: every option, its round trip through Rule.spec, and every error
@@ -832,7 +834,7 @@ def test_download_cut_with_ftplib(server, ftp, root, binary):
 
 def test_download_cut_replies_after_the_grace_time_if_the_client_keeps_the_socket(
         server, root, recorder, monkeypatch):
-    monkeypatch.setattr(handlers, "CUT_GRACE", 0.4)
+    monkeypatch.setattr(data_channel, "CUT_GRACE", 0.4)
     (root / "d.bin").write_bytes(payload(200_000))
     server.board.add("download,after=5000")
     raw = RawFTP(server.port)

@@ -4,7 +4,11 @@ import threading
 
 import pytest
 
-from tui.faults import STANDARD_MESSAGES, FaultBoard, Rule, RuleError, parse_rule
+from tui.engine.board import FaultBoard
+
+from tui.engine.points import STANDARD_MESSAGES
+
+from tui.engine.rules import Rule, RuleError, parse_rule
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 from conftest import connect, file_sha256, payload, sha256
 from rawftp import RawFTP, read_all
 
-from tui.faults import STANDARD_MESSAGES
+from tui.engine.points import STANDARD_MESSAGES
 
 
 @pytest.mark.parametrize("code", [425, 426, 450, 451, 452])

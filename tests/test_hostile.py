@@ -14,10 +14,10 @@ import socket
 import pytest
 from conftest import DEADLINE, PASSWORD, USER, connect, until
 
-from tui.app import FaultConsole
-from tui.server import FaultServer
-from tui.widgets.fault_panel import FaultPanel
-from tui.widgets.live import EventLog, SessionTable, TransferTable
+from tui.console.app import FaultConsole
+from tui.engine.server import FaultServer
+from tui.console.widgets.fault_panel import FaultPanel
+from tui.console.widgets.live import EventLog, SessionTable, TransferTable
 
 # Texts a client may send, and how each must read on the screen.
 HOSTILE = {

@@ -48,9 +48,13 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from rawftp import RawFTP, read_all
 
-from tui.faults import STANDARD_MESSAGES, FaultBoard, Rule
-from tui.server import FaultServer
-from tui.settings import Settings
+from tui.engine.board import FaultBoard
+
+from tui.engine.points import STANDARD_MESSAGES
+
+from tui.engine.rules import Rule
+from tui.engine.server import FaultServer
+from tui.engine.settings import Settings
 
 NAMES = ("a.bin", "b.bin", "c.txt")
 DIR = "d"

@@ -32,11 +32,11 @@ from conftest import (
 )
 from rawftp import RawFTP
 
-from tui.events import format_event
-from tui.faults import Rule, parse_rule
-from tui.handlers import MAX_ARG_LEN
-from tui.server import FaultServer, ServerError
-from tui.settings import Settings
+from tui.engine.logline import format_event
+from tui.engine.rules import Rule, parse_rule
+from tui.engine.ftp.control import MAX_ARG_LEN
+from tui.engine.server import FaultServer, ServerError
+from tui.engine.settings import Settings
 
 # pyftpdlib's own limit for one command line (FTPHandler.collect_incoming_data); replies that
 # echo part of a line are bounded by it.

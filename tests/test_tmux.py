@@ -16,7 +16,7 @@ from dataclasses import replace
 import pytest
 from conftest import DEADLINE, PASSWORD, USER, wait_until
 
-from tui.server import FaultServer
+from tui.engine.server import FaultServer
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -156,7 +156,7 @@ def test_a_console_stopped_by_an_error_exits_non_zero(tmp_path, free_port):
     broken = (
         "import sys\n"
         "from tui import cli\n"
-        "from tui.widgets.live import SessionTable\n"
+        "from tui.console.widgets.live import SessionTable\n"
         "draw = SessionTable.render_line\n"
         "def broken(self, y):\n"
         "    if self.row_count: raise RuntimeError('a bug in a widget')\n"

@@ -17,9 +17,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import server as _server
-from .faults import Rule
-from .settings import Settings
+from .engine import server as _server
+from .engine.rules import Rule
+from .engine.settings import Settings
 
 
 class FaultServer(_server.FaultServer):

@@ -15,15 +15,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from ..faults import (
-    ACTION_HELP, CMD_POINT_HELP, POINTS, STANDARD_MESSAGES, TRIGGER_HELP, Rule, RuleError, parse_rule,
-)
+from ...engine.points import CMD_POINT_HELP, POINTS, STANDARD_MESSAGES
+from ...engine.rules import ACTIONS, TRIGGERS, Rule, RuleError, parse_rule
 
 GRAMMAR = (
     "[b]POINT[=CODE[:MESSAGE]][,OPTION...][/b]   e.g. upload=451,times=1\n"
     f"[b]points[/b]   {' '.join([*POINTS, CMD_POINT_HELP[0]])}\n"
-    f"[b]actions[/b]  {' '.join(name for name, _ in ACTION_HELP)}\n"
-    f"[b]triggers[/b] {' '.join(name for name, _ in TRIGGER_HELP)}"
+    f"[b]actions[/b]  {' '.join(o.title for o in ACTIONS)}\n"
+    f"[b]triggers[/b] {' '.join(o.title for o in TRIGGERS)}"
 )
 
 _HEAD = re.compile(r"^(?P<point>[^=,]*)(?P<code>=[^,]*)?(?P<rest>.*)$", re.S)

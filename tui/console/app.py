@@ -1,7 +1,7 @@
 """The console: the fault panel on top, live sessions and transfers, the log, the footer.
 
 The server runs on a thread worker with its own IOLoop. The UI never calls into it: it
-sets rules on the board and drains the event queue on a timer (DESIGN.md §3-4).
+sets rules on the board and drains the event queue on a timer, in batches.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -22,10 +22,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from .events import visible
-from .faults import PICKER_CODES, Rule
-from .profiles import ProfileError, load_profile, save_profile
-from .server import FaultServer
+from ..engine.logline import visible
+from ..engine.points import PICKER_CODES
+from ..engine.profiles import ProfileError, load_profile, save_profile
+from ..engine.board import FaultBoard, RuleStats
+from ..engine.rules import Rule, RuleError
+from ..engine.server import FaultServer
+from .keys import KEYS
+from .messages import ArmRequested, CodeRequested
 from .widgets.fault_panel import FaultPanel, FaultRow
 from .widgets.help import HelpScreen
 from .widgets.live import EventLog, SessionTable, TransferTable
@@ -37,40 +41,21 @@ HANG_UP_GRACE = 2.0  # seconds the console may take to leave after its terminal 
 REFRESH_INTERVAL = 1 / 15  # seconds between drains of the event queue
 EVENT_QUEUE_SIZE = 50_000
 FLOOD = 50  # events per tick above which the tables refresh at 5 Hz instead of 15
+SOURCE = "console"  # who changed a rule, in its rule event
 
-_CODE_KEYS = Binding.Group("Code", compact=True)  # keys 1-5, one footer entry
+
+def bindings() -> list[Binding]:
+    """The key table as Textual bindings: the footer shows them, the help lists them."""
+    groups = {key.group: Binding.Group(key.group, compact=True) for key in KEYS if key.group}
+    return [Binding(key.key, key.action, key.label, show=key.show, key_display=key.shown_as or None,
+                    id=key.id, tooltip=key.help, group=groups.get(key.group))
+            for key in KEYS]
 
 
 class FaultConsole(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "FTP Fault Console"
-    BINDINGS = [
-        Binding("u", "toggle('upload')", "Upload", id="toggle-upload",
-                tooltip="Arm/disarm the upload fault and focus its row"),
-        Binding("d", "toggle('download')", "Download", id="toggle-download",
-                tooltip="Arm/disarm the download fault and focus its row"),
-        *(
-            Binding(str(n), f"code({code})", str(code), id=f"code-{code}", group=_CODE_KEYS,
-                    tooltip=f"Set the focused row's code to {code}")
-            for n, code in enumerate(PICKER_CODES, start=1)
-        ),
-        Binding("a", "add_rule", "Add", id="add-rule",
-                tooltip="Add a fault rule (any point, code, trigger and action)"),
-        Binding("e", "edit_rule", "Edit", id="edit-rule", show=False, tooltip="Edit the focused rule"),
-        Binding("delete", "delete_rule", "Delete", id="delete-rule", key_display="del", show=False,
-                tooltip="Delete the focused rule"),
-        Binding("space", "toggle_row", "Toggle", id="toggle-rule", show=False,
-                tooltip="Arm/disarm the focused rule"),
-        Binding("s", "save_profile", "Save", id="save-profile", show=False,
-                tooltip="Save the rules to a profile (TOML)"),
-        Binding("l", "load_profile", "Load", id="load-profile", show=False,
-                tooltip="Load the rules of a profile (TOML), replacing the current ones"),
-        Binding("x", "disarm_all", "Disarm", id="disarm-all", tooltip="Disarm every fault"),
-        Binding("c", "clear_log", "Clear", id="clear-log", show=False, tooltip="Clear the log"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help",
-                tooltip="Show every key and fault code"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the server and quit (also Ctrl+Q)"),
-    ]
+    BINDINGS = bindings()
 
     def __init__(self, server: FaultServer, control_url: str | None = None,
                  profile: Path | None = None) -> None:
@@ -182,13 +167,52 @@ class FaultConsole(App[None]):
 
     # --- actions (keys, footer, command palette)
 
+    # --- the one writer to the board: keys, the panel's messages and the forms end here
+
+    def change_board(self, change: Callable[[FaultBoard], object]) -> object:
+        """Apply a change to the board; the panel redraws from the board's new version."""
+        try:
+            result = change(self.server.board)
+        except (RuleError, KeyError) as err:  # KeyError: the rule left the board meanwhile
+            self.notify(f"{err}", severity="error", markup=False)
+            return None
+        self.panel.sync()
+        return result
+
+    def arm(self, row: FaultRow, armed: bool) -> None:
+        if row.rule_id:
+            self.change_board(lambda board: board.update(row.rule_id, source=SOURCE, enabled=armed))
+        elif armed:  # an unarmed quick row: its first rule (the panel gives it this row)
+            self.change_board(
+                lambda board: board.add(Rule(point=row.point, code=row.pending_code), source=SOURCE))
+
+    def set_code(self, row: FaultRow, code: int) -> None:
+        if not row.rule_id:  # an unarmed quick row: the code it will arm with
+            row.pending_code = code
+            row.show(None, RuleStats())
+            return
+        # a custom message belongs to the old code; the new code gets its standard text
+        self.change_board(lambda board: board.update(row.rule_id, source=SOURCE,
+                                                      code=code or None, message=None))
+
+    def on_arm_requested(self, message: ArmRequested) -> None:
+        self.arm(message.row, message.armed)
+
+    def on_code_requested(self, message: CodeRequested) -> None:
+        self.set_code(message.row, message.code)
+
+    # --- actions (keys, footer, command palette)
+
     def action_toggle(self, point: str) -> None:
-        self.last_row = self.panel.toggle(point)
+        """The quick keys: arm or disarm a point's first rule, and focus its row."""
+        row = self.panel.row_for(point)
+        self.arm(row, not (row.rule and row.rule.enabled))
+        self.panel.focus_row(row)
+        self.last_row = row
 
     def action_code(self, code: int) -> None:
-        panel = self.panel
-        row = self.focused_row() or panel.row_for("upload")
-        panel.set_code(row, code)
+        row = self.focused_row() or self.panel.row_for("upload")
+        self.set_code(row, code)
         self.last_row = row
 
     def focused_row(self) -> FaultRow | None:
@@ -198,13 +222,12 @@ class FaultConsole(App[None]):
     def action_toggle_row(self) -> None:
         row = self.panel.current_row()  # only with the focus on a rule's row
         if row is not None:
-            self.panel.toggle_row(row)
+            self.arm(row, not (row.rule and row.rule.enabled))
 
     def action_add_rule(self) -> None:
-        def added(rule: Rule | None) -> None:
-            if rule is not None:
-                rule = self.server.board.add(rule)
-                self.panel.sync()
+        def added(new: Rule | None) -> None:
+            rule = new and self.change_board(lambda board: board.add(new, source=SOURCE))
+            if rule:
                 self.last_row = next(r for r in self.panel.rows() if r.rule_id == rule.id)
                 self.panel.focus_row(self.last_row)
 
@@ -218,9 +241,8 @@ class FaultConsole(App[None]):
         rule_id = row.rule_id
 
         def edited(rule: Rule | None) -> None:
-            if rule is not None and rule_id in {r.id for r in self.server.board.rules()}:
-                self.server.board.replace(rule_id, rule)
-                self.panel.sync()
+            if rule is not None:
+                self.change_board(lambda board: board.replace(rule_id, rule, source=SOURCE))
 
         self.push_screen(RuleForm(row.rule), edited)
 
@@ -230,7 +252,7 @@ class FaultConsole(App[None]):
             self.notify("Focus a rule first (u, d, or the arrow keys in the fault panel).")
             return
         rows = self.panel.rows()
-        self.panel.remove_row(row)
+        self.change_board(lambda board: board.remove(row.rule_id, source=SOURCE))
         left = [r for r in self.panel.rows() if r in rows and r is not row]
         if left:  # keep the focus in the panel
             self.last_row = left[min(rows.index(row), len(left) - 1)]
@@ -262,11 +284,14 @@ class FaultConsole(App[None]):
             except ProfileError as err:
                 self.notify(str(err), severity="error", timeout=10, markup=False)
                 return
-            board = self.server.board
-            board.clear()
-            for rule in profile.rules:
-                board.add(rule)
-            self.panel.sync()
+            source = f"profile {path}"
+
+            def replace_rules(board: FaultBoard) -> None:
+                board.clear(source=source)
+                for rule in profile.rules:
+                    board.add(rule, source=source)
+
+            self.change_board(replace_rules)
             self.profile = path
             note = " ([server] settings apply at start only)" if profile.server else ""
             self.notify(f"Loaded {len(profile.rules)} rule(s) from {path}{note}", markup=False)
@@ -275,19 +300,17 @@ class FaultConsole(App[None]):
                          load)
 
     def action_disarm_all(self) -> None:
-        self.server.board.disarm_all()
-        self.panel.sync()
+        self.change_board(lambda board: board.disarm_all(source=SOURCE))
 
     def action_clear_log(self) -> None:
         self.log_view.clear()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
+        self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.id not in ("quit", "toggle-rule"):
-                key = binding.key_display or binding.key
-                yield SystemCommand(f"{binding.tooltip} ({key})", f"key {key}",
-                                    partial(self.run_action, binding.action))
+        for key in KEYS:
+            if key.palette:
+                yield SystemCommand(f"{key.help} ({key.display})", f"key {key.display}",
+                                    partial(self.run_action, key.action))

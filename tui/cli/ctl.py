@@ -12,8 +12,8 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from .cli import OneLineErrorParser
-from .control import DEFAULT_CONTROL_PORT
+from ..engine.settings import DEFAULT_CONTROL_PORT
+from .parsing import OneLineErrorParser
 
 PROG = "ftpfault ctl"
 ENV = "FTPFAULT_CONTROL"

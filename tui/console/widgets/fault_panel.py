@@ -1,6 +1,7 @@
 """The fault panel: one row per rule, each with a switch, a code picker, what it does and
-when, and how often it fired. The board is the truth: rows write to it and are redrawn
-from it, so a rule set from anywhere else shows up here too."""
+when, and how often it fired. The board is the truth: the panel is redrawn from it when
+its version changes (so a rule set from anywhere else shows up here too), and what the
+user does to a row goes to the app as a message."""
 
 from __future__ import annotations
 
@@ -10,19 +11,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Select, Switch
 
-from ..events import visible
-from ..faults import (
-    PICKER_CODES,
-    FaultBoard,
-    Rule,
-    RuleError,
-    RuleStats,
-    default_message,
-    point_info,
-)
+from ...engine.board import FaultBoard, RuleStats
+from ...engine.logline import visible
+from ...engine.points import PICKER_CODES, default_message, point_info
+from ...engine.rules import Rule
+from ..keys import QUICK_KEYS
+from ..messages import ArmRequested, CodeRequested
 
 # Points that always have a row, armed or not, reachable with a quick key.
-QUICK_POINTS = {"upload": "u", "download": "d"}
+QUICK_POINTS = QUICK_KEYS
 
 NORMAL_REPLY = 0  # the picker's value for a rule that keeps the normal reply
 
@@ -188,7 +185,7 @@ class FaultPanel(Vertical):
             if row not in placed:
                 row.remove()
 
-    # --- screen -> board
+    # --- finding rows
 
     def rows(self) -> list[FaultRow]:
         return list(self.query(FaultRow))
@@ -215,49 +212,17 @@ class FaultPanel(Vertical):
         if rows and current in rows:
             self.focus_row(rows[(rows.index(current) + step) % len(rows)])
 
-    def set_armed(self, row: FaultRow, armed: bool) -> None:
-        if row.rule_id:
-            self.board.update(row.rule_id, enabled=armed)
-        elif armed:
-            row.rule_id = self.board.add(Rule(point=row.point, code=row.pending_code)).id
-        self.sync()
-
-    def toggle(self, point: str) -> FaultRow:
-        """The quick keys: arm or disarm a point's first rule, and focus its row."""
-        row = self.row_for(point)
-        self.set_armed(row, not (row.rule and row.rule.enabled))
-        self.focus_row(row)
-        return row
-
-    def toggle_row(self, row: FaultRow) -> None:
-        self.set_armed(row, not (row.rule and row.rule.enabled))
-
-    def set_code(self, row: FaultRow, code: int) -> None:
-        if not row.rule_id:
-            row.pending_code = code
-            row.show(None, RuleStats())
-            return
-        # a custom message belongs to the old code; the new code gets its standard text
-        try:
-            self.board.update(row.rule_id, code=code or None, message=None)
-        except RuleError as err:
-            self.notify(f"{row.rule.spec}: {err}", severity="error", markup=False)
-        self.sync()
-
-    def remove_row(self, row: FaultRow) -> None:
-        if row.rule_id:
-            self.board.remove(row.rule_id)
-            self.sync()
+    # --- user input becomes a request to the app
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         event.stop()
         row = next(a for a in event.switch.ancestors if isinstance(a, FaultRow))
         armed = bool(row.rule and row.rule.enabled)
         if event.value == event.switch.value != armed:  # a stale or echoed message is not input
-            self.set_armed(row, event.value)
+            self.post_message(ArmRequested(row, event.value))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         row = next(a for a in event.select.ancestors if isinstance(a, FaultRow))
         if isinstance(event.value, int) and event.value == event.select.value != row.code:
-            self.set_code(row, event.value)
+            self.post_message(CodeRequested(row, event.value))

@@ -24,12 +24,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import __version__
-from .faults import FaultBoard, Rule, RuleError, RuleStats, parse_rule
-from .profiles import rule_from_fields
+from .. import __version__
+from .board import FaultBoard, RuleStats
+from .rules import Rule, RuleError, parse_rule, rule_from_fields
 from .server import FaultServer, ServerError
+from .settings import DEFAULT_CONTROL_PORT
 
-DEFAULT_CONTROL_PORT = 2122
 MAX_BODY = 64 * 1024
 
 
@@ -54,15 +54,6 @@ def rule_json(board: FaultBoard, rule: Rule, stats: RuleStats | None = None) -> 
         "remaining": stats.remaining,
         "exhausted": stats.exhausted,
     }
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``PORT`` or ``HOST:PORT`` (loopback unless a host is given)."""
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]") if sep else "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{text!r} is not PORT or HOST:PORT")
-    return host or "127.0.0.1", int(port)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -17,12 +17,15 @@ from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 from . import events as ev
+from .board import FaultBoard
 from .events import Event, EventBus, EventHistory
-from .faults import FaultBoard, Rule
-from .handlers import FaultDTPMixin, FaultFTPHandler, pyftpdlib_log, tls_handler
+from .ftp import internals
+from .ftp.control import FaultFTPHandler
+from .ftp.data import FaultDTPMixin
+from .ftp.tls import CertificateError, check_files, make_self_signed, tls_handler
+from .rules import Rule
 from .sessions import Session, SessionTracker
 from .settings import Settings
-from .tls import CertificateError, check_files, make_self_signed
 
 PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events
 
@@ -50,7 +53,9 @@ class _ErrorsToEvents(logging.Handler):
 
 _errors_to_events = _ErrorsToEvents()
 # Configure pyftpdlib's logger before any IOLoop runs: otherwise it installs a stderr
-# handler of its own (DESIGN.md §3). WARNING also keeps its per-line DEBUG work off.
+# handler of its own, which garbles the console. WARNING also keeps its per-line DEBUG
+# work off (pyftpdlib fixes a session's level when the session starts).
+pyftpdlib_log = logging.getLogger("pyftpdlib")
 pyftpdlib_log.addHandler(_errors_to_events)
 pyftpdlib_log.setLevel(logging.WARNING)
 pyftpdlib_log.propagate = False
@@ -232,7 +237,8 @@ class FaultServer:
                 poll(soonest)
                 soonest = run_due_calls()
         finally:
-            # close_all() must run on the loop's own thread (DESIGN.md §3)
+            # close_all() must run on the loop's own thread: from another one it races
+            # the loop over the same sockets
             self._ftpd.close_all()
             self._remove_tls_dir()
             _errors_to_events.buses.pop(ident, None)
@@ -318,8 +324,9 @@ class FaultServer:
         with self._tracker_lock:  # keep the session model current even when nobody asks
             self._tracker.apply(self._tracker_feed.drain())
         for channel in list(self.ioloop.socket_map.values()):
-            if isinstance(channel, FaultDTPMixin) and channel._initialized and not channel._closed:
+            if (isinstance(channel, FaultDTPMixin) and channel.transfer is not None
+                    and not internals.closed(channel)):
                 channel.cmd_channel.emit(
                     ev.PROGRESS, bytes=channel.get_transmitted_bytes(),
-                    elapsed=round(channel.get_elapsed_time(), 3), **channel.describe(),
+                    elapsed=round(channel.get_elapsed_time(), 3), **channel.transfer.about(),
                 )

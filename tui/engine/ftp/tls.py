@@ -1,4 +1,6 @@
-"""Explicit FTPS: a self-signed certificate made at start, for loopback testing."""
+"""Explicit FTPS: the fault handlers over pyftpdlib's TLS handlers, and a self-signed
+certificate made at start for loopback testing. pyOpenSSL loads slowly: nothing here is
+imported until a server asks for TLS."""
 
 from __future__ import annotations
 
@@ -70,3 +72,20 @@ def make_self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
         out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def tls_handler() -> type:
+    """The FTPS control handler. TLS_FTPHandler needs TLS_DTPHandler for its data channels
+    (a plain DTP subclass breaks PROT P); the fault mixins come first in each."""
+    from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
+
+    from .control import FaultControlMixin
+    from .data import FaultDTPMixin
+
+    class FaultTLSDTPHandler(FaultDTPMixin, TLS_DTPHandler):
+        pass
+
+    class FaultTLSFTPHandler(FaultControlMixin, TLS_FTPHandler):
+        dtp_handler = FaultTLSDTPHandler
+
+    return FaultTLSFTPHandler

@@ -14,9 +14,10 @@ from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.widgets import DataTable, Log
 
-from .. import events as ev
-from ..events import Event, format_event, visible
-from ..sessions import SessionTracker
+from ...engine import events as ev
+from ...engine.events import Event
+from ...engine.logline import format_event, visible
+from ...engine.sessions import SessionTracker
 
 MAX_TRANSFERS = 200  # rows kept (up to EVICT_SLACK more between evictions)
 EVICT_SLACK = 50  # evict in bulk: removing rows one by one rebuilds the table's index each time

@@ -1,0 +1,17 @@
+"""The command line: ``ftpfault`` serves (the console, or a log with ``--headless``);
+``ftpfault ctl`` drives a running one through its control API."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ctl"]:
+        from .ctl import main as ctl_main
+
+        return ctl_main(argv[1:])
+    from .serve import main as serve_main
+
+    return serve_main(argv)

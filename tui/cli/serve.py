@@ -1,0 +1,193 @@
+"""``ftpfault``: parse the options, bind the server, then run the console or the headless log.
+
+The options come from the settings table (one flag per setting; a profile's ``[server]``
+uses the same names) and the fault grammar's tables, so ``--help`` cannot drift from
+what the program takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from .. import __version__
+from ..console.keys import key_help
+from ..engine.api import ControlAPI
+from ..engine.journal import Journal
+from ..engine.logline import format_event
+from ..engine.points import POINT_HELP
+from ..engine.profiles import ProfileError, load_profile
+from ..engine.rules import ACTIONS, TRIGGERS, Rule, RuleError, parse_rule
+from ..engine.server import FaultServer, ServerError
+from ..engine.settings import SETTINGS, Settings
+from .parsing import OneLineErrorParser, argument_type
+
+PROG = "ftpfault"
+
+
+def _fault(text: str) -> Rule:
+    try:
+        return parse_rule(text)
+    except RuleError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+
+
+def _epilog() -> str:
+    def table(rows) -> str:
+        return "\n".join(f"  {name:<15} {text}" for name, text in rows)
+
+    return (
+        "faults: --fault POINT[=CODE[:MESSAGE]][,OPTION...]  (repeatable)\n"
+        f"{table(POINT_HELP)}\n"
+        "CODE is any 4xx/5xx (a bare point uses its default: 426 for completion points);\n"
+        "MESSAGE replaces the standard text.\n"
+        f"actions:\n{table((o.title, o.help) for o in ACTIONS)}\n"
+        f"triggers (all must hold):\n{table((o.title, o.help) for o in TRIGGERS)}\n\n"
+        f"keys in the console:\n{table(key_help())}\n\n"
+        "examples:\n"
+        "  ftpfault                                        console on ftp://127.0.0.1:2121/\n"
+        "  ftpfault --fault upload=451,times=1             fail the next upload once\n"
+        "  ftpfault --fault 'download=426,after=100000,path=*.iso'\n"
+        "  ftpfault --headless --fault 'upload=452:Quota exceeded,chance=0.3' --seed 7"
+    )
+
+
+def _shown_default(value) -> str:
+    if value is None or value is False:
+        return ""
+    if isinstance(value, range):
+        return f" (default: {value.start}-{value.stop - 1})"
+    if value is True:
+        return " (default: on)"
+    return f" (default: {value})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Run a real FTP server inside a terminal console and break it on purpose, "
+            "live: arm a fault with one key and the next upload or download ends in "
+            "425/426/450/451/452 instead of 226. 'ftpfault ctl --help' drives a running "
+            "one from scripts."
+        ),
+        epilog=_epilog(),
+    )
+    # every setting defaults to None, "not given", so a profile's [server] can fill it
+    for info in SETTINGS.values():
+        help_text = info.help + _shown_default(info.default)
+        if info.kind.flag:
+            parser.add_argument(info.flag, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(info.flag, type=argument_type(info.kind.parse), metavar=info.metavar,
+                                default=None, help=help_text)
+    add = parser.add_argument
+    add("--fault", type=_fault, action="append", default=[], metavar="SPEC",
+        help="arm a fault at start, e.g. upload=451,times=1; repeatable (grammar below)")
+    add("--profile", type=Path, metavar="FILE.toml",
+        help="load rules (and [server] settings) from a TOML profile; options given here win")
+    add("--headless", action="store_true",
+        help="no console: serve and print one log line per event on stdout; "
+             "Ctrl+C or SIGTERM stops")
+    add("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+@dataclass
+class Options:
+    """The command line and the profile, merged."""
+
+    settings: Settings
+    rules: list[Rule]
+
+
+def resolve(args: argparse.Namespace) -> Options:
+    """Merge a profile's [server] and faults under the command line; ProfileError if bad."""
+    values: dict = {}
+    rules: list[Rule] = []
+    if args.profile is not None:
+        profile = load_profile(args.profile)
+        values.update(profile.server)
+        rules = profile.rules
+    values.update({name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None})
+    return Options(Settings().with_values(values), rules + list(args.fault))
+
+
+def run_headless(server: FaultServer, out: TextIO, api: ControlAPI | None = None) -> int:
+    """Serve until SIGINT/SIGTERM, printing events as they come, in batches."""
+    feed = server.bus.subscribe(maxlen=100_000)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    armed = ", ".join(r.spec for r in server.board.rules()) or "none"
+    control = f" control={api.url}" if api else ""
+    control += " tls=required" if server.settings.tls_required else " tls=explicit" if server.tls else ""
+    print(f"{PROG}: serving {server.url} root={server.root} user={server.settings.user} "
+          f"faults={armed}{control}", file=out, flush=True)
+    server.start()
+    dropped = 0
+
+    def flush() -> None:
+        nonlocal dropped
+        lines = [line for line in map(format_event, feed.drain()) if line]
+        if feed.dropped != dropped:
+            lines.append(f"... {feed.dropped - dropped} events dropped (output too slow)")
+            dropped = feed.dropped
+        if lines:
+            out.write("\n".join(lines) + "\n")
+            out.flush()
+
+    while not stop.wait(0.1):
+        flush()
+        if server.wait_stopped(0):
+            break
+    server.stop()
+    flush()
+    print(f"{PROG}: stopped", file=out, flush=True)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        options = resolve(args)
+    except ProfileError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    settings = options.settings
+    with ExitStack() as running:
+        try:
+            server = FaultServer(settings)
+            running.callback(server.stop)
+            for rule in options.rules:
+                server.board.add(rule)
+            api = None
+            if settings.control is not None:
+                api = ControlAPI(server, *settings.control).start()
+                running.callback(api.stop)
+            if settings.journal is not None:
+                running.callback(Journal(server.bus, settings.journal).start().stop)
+        except (ServerError, OSError) as err:
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            return 1
+        try:
+            if args.headless:
+                return run_headless(server, sys.stdout, api)
+            if not sys.stdin.isatty():
+                print(f"{PROG}: error: the console needs a terminal; use --headless for a log "
+                      "on stdout", file=sys.stderr)
+                return 2
+            from ..console.app import FaultConsole  # Textual is only imported for the console
+
+            console = FaultConsole(server, control_url=api.url if api else None, profile=args.profile)
+            console.run()
+            return console.return_code or 0  # an error that stopped the console is not a success
+        except BrokenPipeError:
+            return 0

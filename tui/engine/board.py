@@ -1,0 +1,222 @@
+"""The fault board: the rules every part of the program shares, safe from any thread.
+
+The console, the control API, profiles and test code change rules; the server's loop
+thread asks, at the moment a reply is due, whether one fires. Rules are immutable and
+replaced whole; their counters live here, under one lock. Every change is told to the
+board's listener (the server turns it into a ``rule`` event), so a journal says which
+faults were armed when.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .rules import Rule, parse_rule, validate
+
+# What a listener is told: (what happened, the rule as it is now, who did it).
+ADDED, CHANGED, REMOVED, SPENT = "added", "changed", "removed", "spent"
+Listener = Callable[[str, Rule, str], None]
+
+
+@dataclass(frozen=True)
+class RuleStats:
+    fired: int = 0
+    matched: int = 0
+    remaining: int | None = None  # of times=N; None when unlimited
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining == 0
+
+
+class _State:
+    __slots__ = ("fired", "matched", "remaining", "rng")
+
+    def __init__(self, rule: Rule, seed: int | None, twin: int = 0) -> None:
+        self.fired = 0
+        self.matched = 0
+        self.remaining = rule.times
+        # one stream per rule, from the seed and the rule's own text (and which of identical
+        # rules it is): adding, removing or reordering other rules never changes it
+        self.rng = random.Random(f"{seed}:{rule.spec}:{twin}") if seed is not None else random.Random()
+
+
+class FaultBoard:
+    """The shared set of rules. ``version`` grows on every change, so a view redraws only
+    when something changed; ``armed`` (the enabled rules) is a lock-free "anything to do?"
+    for hot paths."""
+
+    def __init__(self, seed: int | None = None, listener: Listener | None = None) -> None:
+        self.seed = seed
+        self.listener = listener
+        self._lock = threading.Lock()
+        self._rules: dict[str, Rule] = {}
+        self._state: dict[str, _State] = {}
+        self._specs: Counter[str] = Counter()  # how many rules on the board have each spec
+        self._next_id = 1
+        self.version = 0
+        self.armed = 0
+
+    # --- reading
+
+    def rules(self) -> list[Rule]:
+        with self._lock:
+            return list(self._rules.values())
+
+    def get(self, rule_id: str) -> Rule:
+        with self._lock:
+            return self._rules[rule_id]
+
+    def first(self, point: str) -> Rule | None:
+        """The first rule for a point."""
+        with self._lock:
+            return next((r for r in self._rules.values() if r.point == point), None)
+
+    def stats(self, rule_id: str) -> RuleStats:
+        with self._lock:
+            state = self._state[rule_id]
+            return RuleStats(state.fired, state.matched, state.remaining)
+
+    def fired(self, rule_id: str) -> int:
+        return self.stats(rule_id).fired
+
+    def armed_count(self) -> int:
+        return self.armed
+
+    # --- changing
+
+    def add(self, rule: Rule | str, source: str = "") -> Rule:
+        rule = parse_rule(rule) if isinstance(rule, str) else validate(rule)
+        with self._lock:
+            rule = rule.replace(id=f"r{self._next_id}")
+            self._next_id += 1
+            spec = rule.spec
+            self._rules[rule.id] = rule
+            self._state[rule.id] = _State(rule, self.seed, self._specs[spec])
+            self._specs[spec] += 1
+            self.armed += rule.enabled
+            self.version += 1
+        self._tell(ADDED, rule, source)
+        return rule
+
+    def replace(self, rule_id: str, rule: Rule | str, source: str = "") -> Rule:
+        """Put a new rule in an old one's place: same id and fired count; its times, every
+        and chance start afresh."""
+        rule = parse_rule(rule) if isinstance(rule, str) else validate(rule)
+        with self._lock:
+            old = self._rules.get(rule_id)
+            if old is None:
+                raise KeyError(rule_id)
+            rule = rule.replace(id=rule_id)
+            fired = self._state[rule_id].fired
+            self._forget_spec(old.spec)
+            spec = rule.spec
+            self._rules[rule_id] = rule
+            self._state[rule_id] = _State(rule, self.seed, self._specs[spec])
+            self._specs[spec] += 1
+            self._state[rule_id].fired = fired
+            self.armed += rule.enabled - old.enabled
+            self.version += 1
+        self._tell(CHANGED, rule, source)
+        return rule
+
+    def update(self, rule_id: str, source: str = "", **changes) -> Rule:
+        """Change some fields; arming a rule whose times ran out gives it its times again."""
+        with self._lock:
+            old = self._rules[rule_id]
+            rule = validate(old.replace(**changes))
+            state = self._state[rule_id]
+            if rule.times != old.times or (rule.enabled and not old.enabled and state.remaining == 0):
+                state.remaining = rule.times
+            self._rules[rule_id] = rule
+            self.armed += rule.enabled - old.enabled
+            self.version += 1
+        if rule != old:
+            self._tell(CHANGED, rule, source)
+        return rule
+
+    def remove(self, rule_id: str, source: str = "") -> None:
+        with self._lock:
+            rule = self._rules.pop(rule_id)
+            del self._state[rule_id]
+            self._forget_spec(rule.spec)
+            self.armed -= rule.enabled
+            self.version += 1
+        self._tell(REMOVED, rule, source)
+
+    def disarm_all(self, source: str = "") -> None:
+        with self._lock:
+            changed = [r.replace(enabled=False) for r in self._rules.values() if r.enabled]
+            for rule in changed:
+                self._rules[rule.id] = rule
+            self.armed = 0
+            self.version += 1
+        for rule in changed:
+            self._tell(CHANGED, rule, source)
+
+    def clear(self, source: str = "") -> None:
+        """No rules at all (ids keep growing, so an old id never means a new rule)."""
+        with self._lock:
+            gone = list(self._rules.values())
+            self._rules.clear()
+            self._state.clear()
+            self._specs.clear()
+            self.armed = 0
+            self.version += 1
+        for rule in gone:
+            self._tell(REMOVED, rule, source)
+
+    def _forget_spec(self, spec: str) -> None:
+        self._specs[spec] -= 1
+        if not self._specs[spec]:
+            del self._specs[spec]
+
+    def _tell(self, what: str, rule: Rule, source: str) -> None:
+        if self.listener is not None:
+            self.listener(what, rule, source)
+
+    # --- the server's side
+
+    def candidates(self, points: str | Iterable[str], path: str = "", user: str = "") -> list[Rule]:
+        """Armed rules at these points whose path/user filters pass; nothing is counted."""
+        points = {points} if isinstance(points, str) else set(points)
+        with self._lock:
+            return [r for r in self._rules.values()
+                    if r.enabled and r.point in points and r.matches(path, user)]
+
+    def fire(self, rule: Rule) -> bool:
+        """Count a match of ``rule`` and say whether it fires now (every, chance, times).
+        A rule whose times run out disarms itself."""
+        spent = None
+        with self._lock:
+            current = self._rules.get(rule.id)
+            if current is None or not current.enabled:
+                return False
+            state = self._state[rule.id]
+            state.matched += 1
+            if current.every is not None and state.matched % current.every:
+                return False
+            if current.chance is not None and state.rng.random() >= current.chance:
+                return False
+            state.fired += 1
+            if state.remaining is not None:
+                state.remaining -= 1
+                if state.remaining <= 0:
+                    spent = self._rules[rule.id] = current.replace(enabled=False)
+                    self.armed -= 1
+            self.version += 1
+        if spent is not None:
+            self._tell(SPENT, spent, "")
+        return True
+
+    def match(self, points: str | Iterable[str], path: str = "", user: str = "",
+              eligible: Callable[[Rule], bool] | None = None) -> Rule | None:
+        """The first rule at these points that fires now, counted as fired; None if none does."""
+        for rule in self.candidates(points, path, user):
+            if (eligible is None or eligible(rule)) and self.fire(rule):
+                return rule
+        return None

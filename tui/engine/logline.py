@@ -1,0 +1,57 @@
+"""One readable line per event (the console's log, headless output), and client text made
+safe to show: whatever a client sends is shown as sent, never acted on by a terminal."""
+
+from __future__ import annotations
+
+import time
+
+from .events import COMMAND, ERROR, FAULT, LOGIN, REPLY, SESSION_CLOSE, SESSION_OPEN, TRANSFER, Event
+
+
+def format_event(event: Event) -> str | None:
+    """One readable log line for an event, or None for kinds that are not logged."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
+    stamp += f".{int(event.time * 1000) % 1000:03d}"
+    who = f"#{event.session}" if event.session else "--"
+    kind = event.kind
+    if kind == COMMAND:
+        line = f"<- {event.command} {event.arg}".rstrip()
+    elif kind == REPLY:
+        line = f"-> {event.code} {event.message}"
+    elif kind == FAULT:
+        what = f"{event.code} {event.message}" if event.code else event.action
+        how = f" {event.action}" if event.code and event.action != f"reply {event.code}" else ""
+        line = f"FAULT {event.point}{how} -> {what} ({event.command} {event.path}".rstrip()
+        line += f", rule {event.rule})"
+    elif kind == TRANSFER:
+        result = event.code or "no reply"
+        line = (
+            f"transfer {event.direction} {event.path} {event.bytes} B"
+            f" in {event.elapsed:.3f} s -> {result}"
+        )
+    elif kind == SESSION_OPEN:
+        line = f"session opened from {event.address}"
+    elif kind == SESSION_CLOSE:
+        line = f"session closed ({event.address})"
+    elif kind == LOGIN:
+        line = f"login {event.user} {'ok' if event.ok else 'FAILED'}"
+    elif kind == ERROR:
+        line = f"ERROR {event.message}"
+    else:
+        return None
+    return visible(f"{stamp} {who} {line}")
+
+
+# Characters a client may send that would act instead of show: C0/C1 controls (terminal
+# escapes, forged lines), and invisible format characters (bidi overrides that reorder
+# what follows them, zero-width characters, line separators).
+_INVISIBLE = (*range(0x20), *range(0x7F, 0xA0), 0xAD, 0x61C, 0x180E, *range(0x200B, 0x2010),
+              0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0xFEFF,
+              *range(0xFFF9, 0xFFFC), *range(0xE0000, 0xE0080))
+_VISIBLE = {i: f"\\x{i:02x}" if i < 0x100 else f"\\u{i:04x}" if i < 0x10000 else f"\\U{i:08x}"
+            for i in _INVISIBLE}
+
+
+def visible(text: str) -> str:
+    """Client text as it may be shown: every control or invisible character escaped."""
+    return text.translate(_VISIBLE)

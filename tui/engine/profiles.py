@@ -1,0 +1,116 @@
+"""Profiles: a set of rules, and optionally server settings, in a TOML file.
+
+    [server]
+    port = 2121
+    seed = 7
+
+    [[fault]]
+    spec = "upload=451,times=1"
+
+    [[fault]]
+    point = "download"
+    code = 426
+    after = 100000
+    path = "*.iso"
+
+Both forms of a fault (a ``spec`` line, or its fields) go through the one rule grammar;
+in the fields form the free text (message, path, user) is kept as given, commas and all.
+Saving writes spec lines, or fields for a rule whose line would read back differently.
+Errors name the file, the entry and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from .rules import Rule, RuleError, parse_rule, rule_from_fields, rule_to_fields
+from .settings import SETTINGS
+
+
+class ProfileError(Exception):
+    """A profile that cannot be used; the message names the file, the entry and the problem."""
+
+
+def _entry(rule: Rule) -> dict:
+    """A rule as a [[fault]] table: its spec line, or its fields when the line would read
+    back as another rule (a message or path with ", name=" in it)."""
+    try:
+        same = parse_rule(rule.spec) == rule.replace(id="", enabled=True)
+    except RuleError:
+        same = False
+    entry = {"spec": rule.spec} if same else rule_to_fields(rule)
+    return entry | ({} if rule.enabled else {"enabled": False})
+
+
+@dataclass
+class Profile:
+    path: Path
+    server: dict = field(default_factory=dict)  # settings by name, converted
+    rules: list[Rule] = field(default_factory=list)
+
+
+def load_profile(path: str | Path) -> Profile:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ProfileError(f"{path}: cannot read it: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ProfileError(f"{path}: not valid TOML: {err}") from None
+    except ValueError:  # tomllib's int() of a number past Python's digit limit
+        raise ProfileError(f"{path}: not valid TOML: a number with too many digits") from None
+    unknown = sorted(set(data) - {"server", "fault"})
+    if unknown:
+        raise ProfileError(f"{path}: unknown section [{unknown[0]}] (expected [server] and [[fault]])")
+    table = data.get("server", {})
+    if not isinstance(table, dict):
+        raise ProfileError(f"{path}: [server] must be a table")
+    server = {}
+    for key, value in table.items():
+        if key not in SETTINGS:
+            raise ProfileError(f"{path}: [server]: unknown setting {key[:40]!r}")
+        try:
+            server[key] = SETTINGS[key].kind.load(value)
+        except ValueError as err:
+            raise ProfileError(f"{path}: [server]: {key}: {err}") from None
+    faults = data.get("fault", [])
+    if not isinstance(faults, list):
+        raise ProfileError(f"{path}: fault must be a list of [[fault]] tables")
+    rules = []
+    for n, entry in enumerate(faults, start=1):
+        if not isinstance(entry, dict):
+            raise ProfileError(f"{path}: fault #{n}: must be a table")
+        try:
+            rules.append(rule_from_fields(entry))
+        except RuleError as err:
+            raise ProfileError(f"{path}: fault #{n}: {err}") from None
+    return Profile(path, server, rules)
+
+
+def save_profile(path: str | Path, rules: Iterable[Rule], server: Mapping | None = None) -> Path:
+    """Write the rules (as spec lines, the form a person reads best) atomically."""
+    path = Path(path)
+    data: dict = {}
+    if server:
+        data["server"] = dict(server)
+    data["fault"] = [_entry(r) for r in rules]
+    text = "# FTP Fault Console profile: ftpfault --profile " + path.name + "\n" + tomli_w.dumps(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path

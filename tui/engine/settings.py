@@ -1,0 +1,206 @@
+"""Every setting of a run, typed in one place.
+
+Each field of ``Settings`` carries its kind (how it reads from the command line and from a
+profile's ``[server]`` table) and its help text. The command line's options, the profile
+keys, their defaults and their conversions are all read from here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_PASSIVE_PORTS = range(60000, 65536)
+DEFAULT_CONTROL_PORT = 2122  # where `ftpfault ctl` looks for the control API by default
+ALL_PERMISSIONS = "elradfmwMT"  # every permission pyftpdlib has (M: SITE CHMOD, T: MFMT)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a setting's value is written: ``parse`` reads the command line's text, ``load``
+    a profile's TOML value; both raise ValueError with a message naming the problem."""
+
+    parse: Callable[[str], object]
+    load: Callable[[object], object]
+    flag: bool = False  # a switch on the command line (--tls), true/false in a profile
+
+
+def _text_value(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+def _nonempty(text: str) -> str:
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or int(text) > 65535:
+        raise ValueError(f"{text[:20]!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def _integer_value(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+def _port_value(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a port number (0-65535)")
+    if not 0 <= value <= 65535:
+        raise ValueError(f"{value} is not a port number (0-65535)" if abs(value) < 10**9
+                         else "is not a port number (0-65535)")
+    return value
+
+
+def _integer(text: str) -> int:
+    if not re.fullmatch(r"-?\d{1,30}", text.strip()):
+        raise ValueError(f"{text[:20]!r} is not a whole number (up to 30 digits)")
+    return int(text)
+
+
+def _bounded_integer_value(value: object) -> int:
+    value = _integer_value(value)
+    if abs(value) >= 10**30:
+        raise ValueError("is too large (up to 30 digits)")
+    return value
+
+
+def _port_range(text: str) -> range:
+    low, sep, high = text.partition("-")
+    try:
+        lo, hi = _port(low.strip()), _port((high if sep else low).strip())
+    except ValueError:
+        raise ValueError(f"{text[:20]!r} is not a port range like 60000-65535") from None
+    if not (1 <= lo <= hi):
+        raise ValueError(f"{text[:20]!r} is not a port range within 1-65535")
+    return range(lo, hi + 1)
+
+
+def _port_range_value(value: object) -> range:
+    if isinstance(value, str):
+        return _port_range(value)
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        lo, hi = (_port_value(v) for v in value)
+        if not 1 <= lo <= hi:
+            raise ValueError(f"[{lo}, {hi}] is not a port range within 1-65535")
+        return range(lo, hi + 1)
+    raise ValueError('must be "LOW-HIGH" or [LOW, HIGH]')
+
+
+def _ipv4(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is not an IPv4 address") from None
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``PORT`` or ``HOST:PORT`` (loopback unless a host is given)."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]") if sep else "127.0.0.1"
+    try:
+        return host or "127.0.0.1", _port(port)
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is not PORT or HOST:PORT") from None
+
+
+def _address_value(value: object) -> tuple[str, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "127.0.0.1", _port_value(value)
+    return parse_address(_text_value(value))
+
+
+def _perm(text: str) -> str:
+    wrong = sorted(set(text) - set(ALL_PERMISSIONS))
+    if wrong or not text:
+        raise ValueError(f"{text[:20]!r}: permissions are letters of {ALL_PERMISSIONS}")
+    return text
+
+
+def _bool_value(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+TEXT = Kind(_nonempty, lambda v: _nonempty(_text_value(v)))
+PORT = Kind(_port, _port_value)
+PATH = Kind(lambda t: Path(_nonempty(t)).expanduser(), lambda v: Path(_nonempty(_text_value(v))).expanduser())
+FLAG = Kind(bool, _bool_value, flag=True)
+INTEGER = Kind(_integer, _bounded_integer_value)
+PORT_RANGE = Kind(_port_range, _port_range_value)
+IPV4 = Kind(_ipv4, lambda v: _ipv4(_text_value(v)))
+ADDRESS = Kind(parse_address, _address_value)
+PERMISSIONS = Kind(_perm, lambda v: _perm(_text_value(v)))
+
+
+def setting(default, kind: Kind, help: str, metavar: str | None = None):
+    """A field of Settings with what the command line and profiles need to know of it."""
+    return field(default=default, metadata={"kind": kind, "help": help, "metavar": metavar})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = setting("127.0.0.1", TEXT, "address to listen on")
+    port: int = setting(2121, PORT, "control port; 0 picks a free port and shows it")
+    root: Path = setting(Path("ftp_data"), PATH, "directory served as /, created if missing",
+                         "DIR")
+    user: str = setting("testuser", TEXT, "login name")
+    password: str = setting("testpass", TEXT, "password")
+    perm: str = setting(ALL_PERMISSIONS, PERMISSIONS,
+                        "the account's permissions (pyftpdlib letters; default: all of them)",
+                        "LETTERS")
+    passive_ports: range | None = setting(DEFAULT_PASSIVE_PORTS, PORT_RANGE,
+                                          "ports used for passive data connections", "LOW-HIGH")
+    masquerade: str | None = setting(None, IPV4, "IPv4 address announced in PASV replies "
+                                     "(for NAT or containers)", "ADDRESS")
+    anonymous: bool = setting(False, FLAG, "also allow anonymous login, read-only")
+    seed: int | None = setting(None, INTEGER, "seed for chance= triggers: the same seed "
+                               "repeats the same faults run to run", "N")
+    tls: bool = setting(False, FLAG, "explicit FTPS (AUTH TLS) with a self-signed certificate "
+                        "made at start")
+    tls_required: bool = setting(False, FLAG, "FTPS only: refuse logins and data connections "
+                                 "that are not protected")
+    cert: Path | None = setting(None, PATH, "certificate for --tls (PEM)", "FILE.pem")
+    key: Path | None = setting(None, PATH, "its private key, if not in --cert", "FILE.pem")
+    control: tuple[str, int] | None = setting(None, ADDRESS, "serve the control API (HTTP/JSON, "
+                                              "loopback unless HOST) for scripts and "
+                                              "'ftpfault ctl'", "[HOST:]PORT")
+    journal: Path | None = setting(None, PATH, "append every event to FILE as JSON lines "
+                                   "(flushed; safe to tail)", "FILE.jsonl")
+
+    def with_values(self, values: dict) -> Settings:
+        """These settings with some replaced; a certificate means FTPS."""
+        merged = {**{f.name: getattr(self, f.name) for f in fields(self)}, **values}
+        if (merged["cert"] or merged["key"]) and not (merged["tls"] or merged["tls_required"]):
+            merged["tls"] = True
+        return Settings(**merged)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    name: str
+    default: object
+    kind: Kind
+    help: str
+    metavar: str | None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: dict[str, SettingInfo] = {
+    f.name: SettingInfo(f.name, f.default, f.metadata["kind"], f.metadata["help"], f.metadata["metavar"])
+    for f in fields(Settings)
+}
