@@ -1,61 +1,28 @@
-"""Shared fixtures: a real server on a free loopback port, and ways to wait for it."""
+"""Shared fixtures: a real server on a free loopback port, its events, a logged-in client,
+``ftpfault`` processes that never outlive a test, and the control API in-process.
+
+The helpers these fixtures hand out, and the ones tests call directly, are in
+``tests/support``; test modules import them from there, never from this file.
+"""
 
 from __future__ import annotations
 
 import ftplib
-import hashlib
-import os
-import random
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tui.engine.events import Event, EventBus
+from tests.support.control import Http
+from tests.support.servers import Headless, Recorder, connect
+from tui.engine.api import ControlAPI
 from tui.engine.server import FaultServer
 from tui.engine.settings import Settings
 
-USER, PASSWORD = "testuser", "testpass"
-DEADLINE = 10.0  # seconds any wait in a test may take before it fails
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = DEADLINE, what: str = "condition"):
-    """Poll ``predicate`` until it is truthy; fail the test at the deadline."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
-class Recorder:
-    """Keeps every event a server emits, for assertions and waiting."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self.feed = bus.subscribe(maxlen=1_000_000)
-        self.events: list[Event] = []
-
-    def of(self, kind: str, **match) -> list[Event]:
-        self.events.extend(self.feed.drain())
-        return [
-            e for e in self.events
-            if e.kind == kind and all(getattr(e, k) == v for k, v in match.items())
-        ]
-
-    def wait(self, kind: str, count: int = 1, timeout: float = DEADLINE, **match) -> list[Event]:
-        return wait_until(
-            lambda: (found := self.of(kind, **match)) and len(found) >= count and found,
-            timeout, f"{count} {kind} event(s) matching {match}",
-        )
+# pytester runs the pytest plugin for real (tests/automation/test_pytest_plugin.py);
+# pytest takes pytest_plugins only from the root conftest
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
@@ -81,13 +48,6 @@ def recorder(server: FaultServer) -> Recorder:
     return Recorder(server.bus)
 
 
-def connect(server: FaultServer, timeout: float = DEADLINE) -> ftplib.FTP:
-    ftp = ftplib.FTP(timeout=timeout)
-    ftp.connect("127.0.0.1", server.port)
-    ftp.login(USER, PASSWORD)
-    return ftp
-
-
 @pytest.fixture
 def ftp(server: FaultServer) -> Iterator[ftplib.FTP]:
     client = connect(server)
@@ -96,23 +56,6 @@ def ftp(server: FaultServer) -> Iterator[ftplib.FTP]:
         client.close()
     except OSError:
         pass
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    return sha256(path.read_bytes())
-
-
-_NO_LINE_ENDS = bytes.maketrans(b"\r\n", b"RN")
-
-
-def payload(size: int, seed: int = 0) -> bytes:
-    """Deterministic random bytes, so a shifted or truncated copy shows; no CR or LF in
-    them, so an ASCII-mode (TYPE A) transfer leaves them as they are."""
-    return random.Random(seed).randbytes(size).translate(_NO_LINE_ENDS)
 
 
 @pytest.fixture
@@ -125,74 +68,9 @@ def work(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def ftpfault_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-# --- the ftpfault command, as a user runs it
-
-FTPFAULT = [sys.executable, "-m", "tui"]
-
-
-def run_ftpfault(*args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
-    """``ftpfault ARGS`` to completion, output captured, no terminal on stdin."""
-    return subprocess.run([*FTPFAULT, *args], capture_output=True, text=True,
-                          timeout=timeout, env=ftpfault_env(), stdin=subprocess.DEVNULL)
-
-
-class Headless:
-    """``ftpfault --headless ARGS`` in the background; its stdout collected line by line.
-    Tests use it through the ``headless`` fixture, which never leaves it running."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [*FTPFAULT, "--headless", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, text=True, env=ftpfault_env(),
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        wait_until(lambda: self.lines or self.proc.poll() is not None, what="the banner")
-        assert self.lines, self.proc.communicate(timeout=DEADLINE)[1]
-        self.banner = self.lines[0]
-        self.port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", self.banner).group(1))
-        control = re.search(r"control=(http://\S+)", self.banner)
-        self.control = control.group(1) if control else None
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_line(self, pattern: str) -> str:
-        return wait_until(lambda: next((l for l in self.lines if re.search(pattern, l)), None),
-                          what=f"a log line matching {pattern!r}")
-
-    def ftp(self) -> ftplib.FTP:
-        ftp = ftplib.FTP(timeout=DEADLINE)
-        ftp.connect("127.0.0.1", self.port)
-        ftp.login(USER, PASSWORD)
-        return ftp
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        code = self.proc.wait(DEADLINE)
-        self._reader.join(DEADLINE)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(DEADLINE)
 
 
 @pytest.fixture
@@ -210,14 +88,38 @@ def headless() -> Iterator[Callable[..., Headless]]:
         server.kill()
 
 
-# --- the console under Pilot
+@pytest.fixture
+def headless_control(headless, tmp_path: Path) -> Callable[..., Headless]:
+    """``ftpfault --headless`` on a free port, with a control API and a journal; the
+    process gets ``.root`` and ``.journal`` (the same paths for every start in a test)."""
+
+    def start(*args: str) -> Headless:
+        root, journal = tmp_path / "root", tmp_path / "journal.jsonl"
+        server = headless("--port", "0", "--root", str(root), "--control", "0",
+                          "--journal", str(journal), *args)
+        server.root, server.journal = root, journal
+        return server
+
+    return start
 
 
-async def until(pilot, predicate: Callable[[], object], what: str, timeout: float = DEADLINE):
-    """Let the app run until ``predicate()`` holds; fail at the deadline."""
-    end = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
-    return value
+@pytest.fixture
+def api(server: FaultServer) -> Iterator[ControlAPI]:
+    """The control API of the ``server`` fixture, on a free port."""
+    control = ControlAPI(server, "127.0.0.1", 0).start()
+    yield control
+    control.stop()
+
+
+@pytest.fixture
+def http_api(api: ControlAPI) -> Http:
+    return Http(api.url)
+
+
+@pytest.fixture
+def console(settings: Settings):
+    """The console app on its own server, not yet running: ``async with console.run_test()``.
+    (tests/console/test_tmux.py has a console of its own, in a real terminal.)"""
+    from tui.console.app import FaultConsole  # Textual loads only for the tests that use it
+
+    return FaultConsole(FaultServer(settings))

@@ -1,0 +1,175 @@
+"""The rule grammar, ``POINT[=CODE[:MESSAGE]][,OPTION...]``, without any server.
+
+Every option parses to the Rule it names and comes back unchanged through ``Rule.spec``
+(the canonical form profiles, the API and the console show); the defaults a rule gets
+when parts are left out; every error names the part that is wrong, so a user can fix a
+spec from the message alone. A Rule built by hand is checked the same way by the board.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tui.engine.board import FaultBoard
+from tui.engine.points import STANDARD_MESSAGES
+from tui.engine.rules import Rule, RuleError, parse_rule
+
+# (spec as written, the fields it sets, the canonical spec Rule.spec gives back)
+OPTION_SPECS = [
+    ("upload", dict(point="upload", code=426), "upload=426"),
+    ("download", dict(point="download", code=426), "download=426"),
+    ("list", dict(point="list", code=426), "list=426"),
+    ("upload-start", dict(point="upload-start", code=425), "upload-start=425"),
+    ("download-start=550", dict(point="download-start", code=550), "download-start=550"),
+    ("list-start=450", dict(point="list-start", code=450), "list-start=450"),
+    ("login", dict(point="login", code=530), "login=530"),
+    ("login=421:Go away", dict(point="login", code=421, message="Go away"), "login=421:Go away"),
+    # a point in capitals, spaces around the parts, a colon inside the message
+    ("DOWNLOAD=425", dict(point="download", code=425), "download=425"),
+    (" upload = 450 ", dict(point="upload", code=450), "upload=450"),
+    ("upload=452:Quota exceeded", dict(point="upload", code=452, message="Quota exceeded"),
+     "upload=452:Quota exceeded"),
+    ("download=550:No: really not", dict(point="download", code=550, message="No: really not"),
+     "download=550:No: really not"),
+    # commas inside a message, before the options start
+    ("upload=452:Disk full, sorry", dict(point="upload", code=452, message="Disk full, sorry"),
+     "upload=452:Disk full, sorry"),
+    ("upload=452:Full, try later,times=1",
+     dict(point="upload", code=452, message="Full, try later", times=1),
+     "upload=452:Full, try later,times=1"),
+    ("upload=421:No, really,drop", dict(point="upload", code=421, message="No, really", drop=True),
+     "upload=421:No, really,drop"),
+    ("data", dict(point="data", code=425), "data=425"),
+    ("cmd:cwd", dict(point="cmd:CWD", code=550), "cmd:CWD=550"),
+    ("CMD:rnto=553", dict(point="cmd:RNTO", code=553), "cmd:RNTO=553"),
+    ("download=426,after=100000", dict(point="download", code=426, after=100000),
+     "download=426,after=100000"),
+    ("download,after=0", dict(point="download", code=426, after=0), "download=426,after=0"),
+    ("upload=451,after=10", dict(point="upload", code=451, after=10), "upload=451,after=10"),
+    ("download,rate=5000", dict(point="download", rate=5000), "download,rate=5000"),
+    ("list,rate=1", dict(point="list", rate=1), "list,rate=1"),
+    ("cmd:NOOP,delay=2", dict(point="cmd:NOOP", delay=2.0), "cmd:NOOP,delay=2"),
+    ("cmd:NOOP,delay=0.25", dict(point="cmd:NOOP", delay=0.25), "cmd:NOOP,delay=0.25"),
+    ("upload=452,delay=1.5", dict(point="upload", code=452, delay=1.5), "upload=452,delay=1.5"),
+    ("cmd:SIZE,stall", dict(point="cmd:SIZE", stall=True), "cmd:SIZE,stall"),
+    ("upload,drop", dict(point="upload", drop=True), "upload,drop"),
+    ("login=530,drop", dict(point="login", code=530, drop=True), "login=530,drop"),
+    ("download,reset", dict(point="download", reset=True), "download,reset"),
+    ("upload=451,keep=no", dict(point="upload", code=451, keep=False), "upload=451,keep=no"),
+    ("upload=451,keep=yes", dict(point="upload", code=451), "upload=451"),
+    ("upload,times=3", dict(point="upload", code=426, times=3), "upload=426,times=3"),
+    ("upload=450,every=2", dict(point="upload", code=450, every=2), "upload=450,every=2"),
+    ("upload=450,chance=0.3", dict(point="upload", code=450, chance=0.3),
+     "upload=450,chance=0.3"),
+    ("upload=450,chance=1", dict(point="upload", code=450, chance=1.0), "upload=450,chance=1"),
+    ("download=550,path=*.iso", dict(point="download", code=550, path="*.iso"),
+     "download=550,path=*.iso"),
+    ("cmd:CWD,user=alice", dict(point="cmd:CWD", code=550, user="alice"),
+     "cmd:CWD=550,user=alice"),
+    # everything at once, written in a different order and case than Rule.spec writes it
+    (" UPLOAD = 452 : Quota exceeded , USER=bob, path=*.bin ,chance=0.5,every=3,times=2,"
+     "keep=no, DROP ,delay=0.5,rate=1000,after=10 ",
+     dict(point="upload", code=452, message="Quota exceeded", after=10, rate=1000, delay=0.5,
+          drop=True, keep=False, times=2, every=3, chance=0.5, path="*.bin", user="bob"),
+     "upload=452:Quota exceeded,after=10,rate=1000,delay=0.5,drop,keep=no,times=2,every=3,"
+     "chance=0.5,path=*.bin,user=bob"),
+]
+
+
+@pytest.mark.parametrize("spec, fields, canonical", OPTION_SPECS, ids=[s[2] for s in OPTION_SPECS])
+def test_every_option_parses_and_round_trips_through_spec(spec, fields, canonical):
+    rule = parse_rule(spec)
+    assert rule == Rule(**fields)
+    assert rule.spec == canonical
+    again = parse_rule(rule.spec)
+    assert again == rule
+    assert again.spec == canonical
+
+
+def test_default_codes_and_texts_and_an_action_alone_keeps_the_normal_reply():
+    # bare points: the point's default code
+    assert [parse_rule(p).reply_code for p in (
+        "upload", "download", "list", "upload-start", "download-start", "list-start",
+        "login", "data", "cmd:MKD")] == [426, 426, 426, 425, 425, 425, 530, 425, 550]
+    # an action without CODE keeps the normal reply (no code of its own)...
+    for spec in ("cmd:NOOP,delay=1", "download,rate=100", "cmd:NOOP,stall", "upload,reset"):
+        rule = parse_rule(spec)
+        assert rule.code is None and rule.reply is None, spec
+    # ...except a drop, which hangs up with 421, and a cut, which needs a reply: 426
+    assert parse_rule("cmd:CWD,drop").reply == f"421 {STANDARD_MESSAGES[421]}"
+    assert parse_rule("download,after=5").reply == f"426 {STANDARD_MESSAGES[426]}"
+    # a code alone gets its standard text; a message replaces it
+    assert parse_rule("upload=451").reply == f"451 {STANDARD_MESSAGES[451]}"
+    assert parse_rule("download=426:Link dropped").reply == "426 Link dropped"
+    assert parse_rule("upload=452:Full, sorry now").reply == "452 Full, sorry now"
+
+
+@pytest.mark.parametrize(
+    "spec, complaint",
+    [
+        ("bogus", "'bogus'"),
+        ("bogus=451", "'bogus'"),
+        ("cmd:FROB=550", "'FROB'"),
+        ("cmd:", "''"),
+        ("nope=426", "'nope'"),
+        ("upload=45", "'45'"),
+        ("upload=42", "'42'"),
+        ("upload=226", "226"),
+        ("upload=600", "600"),
+        ("upload=999", "999"),
+        ("upload=4x1", "'4x1'"),
+        ("upload=abc", "'abc'"),
+        ("upload=451:", "empty message"),
+        ("upload=451:two\nlines", "single line"),
+        ("upload,frob=1", "'frob'"),
+        ("upload,times=1,times=2", "'times' given twice"),
+        ("upload,after", "after needs a value"),
+        ("download=426:Cut,after", "after needs a value"),  # an option, not message text
+        ("upload=451:Oops,wat=1", "'wat'"),
+        ("upload,after=ten", "after='ten'"),
+        ("upload,after=-1", "after='-1'"),
+        ("upload,rate=0", "rate=0"),
+        ("upload,rate=fast", "rate='fast'"),
+        ("upload,delay=soon", "delay='soon'"),
+        ("upload,delay=0", "delay=0"),
+        ("upload,delay=-1", "delay=-1"),
+        ("upload,delay=3601", "delay=3601"),
+        ("upload,delay=nan", "delay=nan"),
+        ("upload,times=0", "times=0"),
+        ("upload,times=1.5", "times='1.5'"),
+        ("upload,every=0", "every=0"),
+        ("upload,chance=0", "chance=0"),
+        ("upload,chance=1.5", "chance=1.5"),
+        ("upload,chance=half", "chance='half'"),
+        ("upload,path=", "path="),
+        ("upload,user=", "user="),
+        ("upload,keep=maybe", "keep='maybe'"),
+        ("upload,stall=1", "stall takes no value"),
+        ("upload,drop=yes", "drop takes no value"),
+        ("upload,stall,drop", "stall and drop"),
+        ("upload,drop,reset", "drop and reset"),
+        ("list,after=10", "after="),
+        ("cmd:RETR,after=10", "after="),
+        ("login,rate=10", "rate="),
+        ("download-start,rate=10", "rate="),
+        ("download,keep=no", "keep=no"),
+        ("upload=451,stall", "stall sends no reply"),
+        ("upload=451,reset", "reset sends no reply"),
+        ("upload,stall,delay=1", "delay="),
+        ("", "empty"),
+    ],
+)
+def test_every_error_names_the_bad_part(spec, complaint):
+    with pytest.raises(RuleError) as err:
+        parse_rule(spec)
+    assert complaint in str(err.value), str(err.value)
+
+
+def test_a_rule_built_by_hand_is_checked_by_the_board():
+    board = FaultBoard()
+    with pytest.raises(RuleError, match="after="):
+        board.add(Rule("list", after=3))
+    with pytest.raises(RuleError, match="unknown fault point"):
+        board.add(Rule("nowhere"))
+    assert board.add(Rule("upload")).code == 426  # the default code is filled in
+    assert board.rules()[0].spec == "upload=426"
