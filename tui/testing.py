@@ -48,9 +48,7 @@ class FaultServer(_server.FaultServer):
                             passive_ports=None, anonymous=anonymous, seed=seed,
                             tls=tls, tls_required=tls_required)
         try:
-            super().__init__(settings)
-            for spec in faults:
-                self.arm(spec)
+            super().__init__(settings, rules=faults)
         except BaseException:  # a busy port, a bad spec: nothing is left behind
             if hasattr(self, "_thread"):  # bound: close the listening socket
                 super().stop()

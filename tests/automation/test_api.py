@@ -269,8 +269,8 @@ def test_a_rule_removed_while_the_api_reads_it_is_never_a_500(server, http_api, 
     assert resp.status == 404 and kept.id in resp.error
     monkeypatch.setattr(board, "get", real_get)
 
-    def add_then_clear(rule):
-        added = real_add(rule)
+    def add_then_clear(rule, source=""):
+        added = real_add(rule, source=source)
         board.clear()
         return added
 

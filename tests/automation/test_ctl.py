@@ -97,13 +97,22 @@ def test_ctl_and_journal_end_to_end(headless_control):
     # the journal holds the same objects, already (flushed as it goes)
     assert journal_reaches(srv.journal, events[-1]["seq"]) == events
 
-    assert ctl("disarm", rule_id, url=url).returncode == 0
+    # one meaning per word, as in the console: disarm turns off and keeps, remove deletes
+    enabled = ctl("enable", rule_id, url=url)
+    assert enabled.returncode == 0 and re.match(rf"{rule_id}\s+armed\s+fired 2 left 2", enabled.stdout)
+    disabled = ctl("disable", rule_id, url=url)
+    assert disabled.returncode == 0 and re.match(rf"{rule_id}\s+off\s+fired 2", disabled.stdout)
+    assert ctl("remove", rule_id, url=url).returncode == 0
+    one_line_error(ctl("remove", rule_id, url=url), f"no rule '{rule_id}'", "404")
     one_line_error(ctl("disarm", rule_id, url=url), f"no rule '{rule_id}'", "404")
     one_line_error(ctl("arm", "upload=451,tims=1", url=url), "'tims'", "400")
+    one_line_error(ctl("events", "--kind", "bogus", url=url), "'bogus' is not a kind of event", "400")
     assert ctl("arm", "download=426", url=url).returncode == 0
     assert ctl("arm", "list=450", url=url).returncode == 0
     assert len(ctl("list", url=url).stdout.splitlines()) == 2
     assert ctl("disarm", "all", url=url).returncode == 0
+    assert [line.split()[1] for line in ctl("list", url=url).stdout.splitlines()] == ["off", "off"]
+    assert ctl("remove", "all", url=url).returncode == 0
     assert ctl("list", url=url).stdout == ""
     assert ctl("arm", "upload", url=url).returncode == 0
     reset = ctl("reset", url=url)
@@ -123,7 +132,10 @@ def test_ctl_and_journal_end_to_end(headless_control):
     text = srv.journal.read_text(encoding="utf-8")
     assert text.endswith("\n")
     final = [json.loads(line) for line in text.splitlines()]  # valid JSON Lines, every line
-    assert final[:len(events)] == events and final == events  # nothing after: no traffic
+    assert final[:len(events)] == events
+    later = final[len(events):]  # no traffic since: only what ctl changed, each rule by the API
+    assert later and {(e["kind"], e["source"]) for e in later} == {("rule", "api")}
+    assert [e["change"] for e in later][:3] == ["changed", "changed", "removed"]  # enable, disable, remove
     for e in final:
         assert EVENT_KEYS <= set(e) and e["kind"] in ALL_KINDS
     assert (srv.root / "a.bin").read_bytes() == payload(1_000, 5 + 1_000)

@@ -20,7 +20,8 @@ from textual.widgets import Select, Switch
 from tests.support.pilot import SIZE, armed_on_screen, download, row, until, upload
 from tests.support.servers import DEADLINE, connect, payload
 from tui.console.widgets.help import HelpScreen
-from tui.console.widgets.live import EventLog, SessionTable, TransferTable
+from tui.console.widgets.event_log import EventLog
+from tui.console.widgets.live import SessionTable, TransferTable
 from tui.engine.points import PICKER_CODES
 from tui.engine.server import FaultServer
 
@@ -49,8 +50,8 @@ async def test_u_arms_and_disarms_the_upload_fault_live(console):
         await until(pilot, lambda: str(row(console, "upload").query_one(".count").render()) == "fired 1",
                     "the fired counter")
         transfers = console.query_one(TransferTable)
-        await until(pilot, lambda: any("426 ⚡" in str(transfers.get_cell_at((i, 4)))
-                                       for i in range(transfers.row_count)), "the fault in the transfers table")
+        await until(pilot, lambda: any(row["result"][0] == "426 ⚡ r1" for row in transfers.cells.values()),
+                    "the fault in the transfers table")
 
         await pilot.press("u")
         assert not armed_on_screen(console, "upload")

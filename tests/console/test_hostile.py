@@ -16,7 +16,8 @@ import pytest
 from tests.support.pilot import until
 from tests.support.servers import DEADLINE, PASSWORD, USER, connect
 from tui.console.widgets.fault_panel import FaultPanel
-from tui.console.widgets.live import EventLog, SessionTable, TransferTable
+from tui.console.widgets.event_log import EventLog
+from tui.console.widgets.live import SessionTable, TransferTable
 from tui.engine.server import FaultServer
 
 # Texts a client may send, and how each must read on the screen.
@@ -54,7 +55,8 @@ def serves_a_fresh_client(server: FaultServer) -> bool:
 
 
 def cells(table) -> list[str]:
-    return [getattr(cell, "plain", cell) for key in table.rows for cell in table.get_row(key)]
+    """Every cell's whole text (what the table draws is that, cut to its column)."""
+    return [text for row in table.cells.values() for text, _ in row.values()]
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))

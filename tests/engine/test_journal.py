@@ -21,7 +21,7 @@ def test_journal_appends_across_runs(headless_control):
     first.wait_line(r"#1 session closed")
     assert first.stop() == 0
     before = read_journal(first.journal)
-    assert [e["kind"] for e in before][:2] == ["session.open", "reply"]
+    assert [e["kind"] for e in before][:3] == ["run", "session.open", "reply"]
     assert before[-1]["kind"] == "session.close"
 
     second = headless_control()
@@ -31,6 +31,10 @@ def test_journal_appends_across_runs(headless_control):
     assert second.stop() == 0
     after = read_journal(second.journal)
     assert after[:len(before)] == before and len(after) == 2 * len(before)
+    # both runs number their events from 1: the run event says where each begins
+    runs = [e for e in after if e["kind"] == "run"]
+    assert [e["seq"] for e in runs] == [1, 1] and runs[0]["run"] != runs[1]["run"]
+    assert after[len(before)] == runs[1]
 
 
 def test_journal_that_cannot_be_written_is_one_clear_line(tmp_path):

@@ -73,7 +73,7 @@ spec = "upload=451"
     assert (s.port, s.root, s.user, s.password, s.seed, s.anonymous, s.tls, s.masquerade) == (
         2222, tmp_path / "from-profile", "alice", "pw", 7, True, True, "10.1.2.3")
     assert s.passive_ports == range(60000, 60101)
-    assert [r.spec for r in options.rules] == ["upload=451"]
+    assert [(r.spec, source) for r, source in options.rules] == [("upload=451", f"profile {path}")]
 
     options = resolve("--profile", str(path), "--port", "0", "--user", "bob", "--seed", "8",
                       "--root", str(tmp_path / "cli"), "--masquerade", "10.9.9.9",
@@ -83,7 +83,7 @@ spec = "upload=451"
         0, tmp_path / "cli", "bob", "pw", 8, "10.9.9.9")
     assert s.passive_ports == range(61000, 61002)
     # the profile's rules first, then the command line's
-    assert [r.spec for r in options.rules] == ["upload=451", "download=426"]
+    assert [r.spec for r, _ in options.rules] == ["upload=451", "download=426"]
 
 
 def test_a_certificate_in_a_profile_means_ftps(tmp_path):

@@ -32,8 +32,9 @@ def test_login_fault_replies_to_pass_and_the_session_goes_on(server, root, recor
     ftp.quit()
     fault = only_fault(recorder)
     assert (fault.rule, fault.point, fault.code, fault.command) == (rule.id, "login", 530, "PASS")
-    logins = recorder.wait("login")
-    assert [e.ok for e in logins] == [True]  # the faulted PASS never reached the authorizer
+    logins = recorder.wait("login", count=2)
+    # the faulted PASS is a failed login (it never reached the authorizer), then the real one
+    assert [(e.ok, e.user) for e in logins] == [(False, USER), (True, USER)]
     assert server.board.get(rule.id).enabled is False
 
 

@@ -47,7 +47,7 @@ def test_client_vanishing_mid_upload(server, root, recorder, armed, rst):
 
     recorder.wait("session.close", session=sid)
     (transfer,) = recorder.wait("transfer", session=sid)
-    assert transfer.code == 0, "a reply was sent for a vanished upload"
+    assert transfer.code is None, "a reply was sent for a vanished upload"
     assert (transfer.direction, transfer.bytes) == ("upload", len(half))
     assert server.board.fired(rule.id) == 0
     assert recorder.of("fault") == []
@@ -113,7 +113,7 @@ def test_client_vanishing_mid_download(server, root, recorder, armed, rst, order
     # 0: the control channel was gone first, no reply; 426: pyftpdlib saw the data connection
     # break first and said "426 Transfer aborted" into the dying control connection. Never
     # 226, never the fault: the transfer did not complete.
-    assert transfer.code in (0, 426), transfer
+    assert transfer.code in (None, 426), transfer
     assert transfer.direction == "download" and 0 < transfer.bytes < BIG_DOWNLOAD
     assert server.board.fired(rule.id) == 0
     assert recorder.of("fault") == []

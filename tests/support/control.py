@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from .servers import DEADLINE, wait_until
 
 EVENT_KEYS = {"seq", "time", "kind", "session"}
-ALL_KINDS = {"session.open", "session.close", "login", "command", "reply", "transfer", "fault"}
+ALL_KINDS = {"run", "rule", "session.open", "session.close", "login", "command", "reply", "transfer",
+             "fault"}
 
 
 class Response:

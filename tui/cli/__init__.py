@@ -1,5 +1,6 @@
 """The command line: ``ftpfault`` serves (the console, or a log with ``--headless``);
-``ftpfault ctl`` drives a running one through its control API."""
+``ftpfault ctl`` drives a running one through its control API; ``ftpfault report`` reads
+a journal and says what the clients did after each fault."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
         from .ctl import main as ctl_main
 
         return ctl_main(argv[1:])
+    if argv[:1] == ["report"]:
+        from .report import main as report_main
+
+        return report_main(argv[1:])
     from .serve import main as serve_main
 
     return serve_main(argv)

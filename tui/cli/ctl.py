@@ -12,11 +12,14 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
+from ..engine.logline import visible
+from ..engine.report import format_report, report_from_json
 from ..engine.settings import DEFAULT_CONTROL_PORT
 from .parsing import OneLineErrorParser
 
 PROG = "ftpfault ctl"
 ENV = "FTPFAULT_CONTROL"
+TOKEN_ENV = "FTPFAULT_TOKEN"
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_CONTROL_PORT}"
 FOLLOW_INTERVAL = 0.5
 
@@ -25,15 +28,28 @@ class CtlError(Exception):
     pass
 
 
+def api_url(text: str) -> str:
+    """``--control`` as the server takes it (PORT, HOST:PORT) or as a URL."""
+    text = text.strip()
+    if "://" in text:
+        return text.rstrip("/")
+    if text.isdigit():
+        return f"http://127.0.0.1:{text}"
+    return f"http://{text}"
+
+
 class Client:
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
+        self.token = token
         self.timeout = timeout
 
     def call(self, method: str, path: str, body: dict | None = None):
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
@@ -66,41 +82,64 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog=PROG,
         description="Drive a running ftpfault through its control API (ftpfault --control PORT).",
-        epilog=f"The API URL defaults to ${ENV}, else {DEFAULT_URL}. Exit status: 0 on success, "
-               "1 when the API refuses or cannot be reached, 2 for a usage error; each with a "
-               "one-line message.",
+        epilog=f"The API is --control (a URL, HOST:PORT or PORT), else ${ENV}, else {DEFAULT_URL}; "
+               f"its token is --token, else ${TOKEN_ENV}. Exit status: 0 on success, 1 when the "
+               "API refuses or cannot be reached, 2 for a usage error; each with a one-line message.",
     )
-    parser.add_argument("--control", metavar="URL", help=f"the API (default: ${ENV} or {DEFAULT_URL})")
+    parser.add_argument("--control", metavar="URL|HOST:PORT|PORT",
+                        help=f"the API (default: ${ENV} or {DEFAULT_URL})")
+    parser.add_argument("--token", help=f"the API's bearer token (default: ${TOKEN_ENV})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("list", help="the rules, with their counters")
     arm = commands.add_parser("arm", help="add a rule, e.g. arm upload=451,times=1")
     arm.add_argument("spec", help="a rule in the fault grammar")
-    disarm = commands.add_parser("disarm", help="remove a rule by id, or all of them")
-    disarm.add_argument("rule", metavar="ID|all")
+    for name, text in (("enable", "arm a rule again (by id)"), ("disable", "turn a rule off (by id), keeping it")):
+        commands.add_parser(name, help=text).add_argument("rule", metavar="ID")
+    disarm = commands.add_parser("disarm", help="turn rules off, keeping them (as the console's x): one id, or all")
+    disarm.add_argument("rule", metavar="ID|all", nargs="?", default="all")
+    remove = commands.add_parser("remove", help="remove a rule by id, or all of them")
+    remove.add_argument("rule", metavar="ID|all")
     events = commands.add_parser("events", help="the journal as JSON lines")
     events.add_argument("--since", type=int, default=0, metavar="SEQ", help="only events after SEQ")
     events.add_argument("--kind", help="only events of this kind (e.g. fault)")
     events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    commands.add_parser("sessions", help="who is connected and what they are doing")
+    report = commands.add_parser("report", help="what the clients did after each fault")
+    report.add_argument("--format", choices=("text", "json", "md"), default="text")
     commands.add_parser("reset", help="no rules, no counters")
     return parser
 
 
 def run(args: argparse.Namespace, out) -> int:
-    url = args.control or os.environ.get(ENV) or DEFAULT_URL
-    if "://" not in url:
-        url = "http://" + url
-    client = Client(url)
-    if args.command == "list":
+    url = api_url(args.control or os.environ.get(ENV) or DEFAULT_URL)
+    client = Client(url, args.token or os.environ.get(TOKEN_ENV))
+    command = args.command
+    if command == "list":
         for rule in client.call("GET", "/rules"):
             print(_rule_line(rule), file=out)
-    elif args.command == "arm":
+    elif command == "arm":
         print(_rule_line(client.call("POST", "/rules", {"spec": args.spec})), file=out)
-    elif args.command == "disarm":
+    elif command in ("enable", "disable"):
+        rule = client.call("PATCH", f"/rules/{quote(args.rule, safe='')}", {"enabled": command == "enable"})
+        print(_rule_line(rule), file=out)
+    elif command == "disarm":
+        if args.rule == "all":
+            client.call("POST", "/disarm")
+        else:
+            print(_rule_line(client.call("PATCH", f"/rules/{quote(args.rule, safe='')}",
+                                         {"enabled": False})), file=out)
+    elif command == "remove":
         path = "/rules" if args.rule == "all" else f"/rules/{quote(args.rule, safe='')}"
         client.call("DELETE", path)
-    elif args.command == "reset":
+    elif command == "reset":
         client.call("POST", "/reset")
-    elif args.command == "events":
+    elif command == "sessions":
+        for session in client.call("GET", "/sessions"):
+            print(visible(f"#{session['id']:<4} {session['client']:<21} {session['user'] or '-':<12} "
+                          f"{session['state']:<12} {session['command']}"), file=out)
+    elif command == "report":
+        print(format_report(report_from_json(client.call("GET", "/report")), args.format), end="", file=out)
+    elif command == "events":
         since = args.since
         query = f"&kind={quote(args.kind)}" if args.kind else ""
         while True:

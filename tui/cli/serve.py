@@ -8,6 +8,7 @@ what the program takes.
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import sys
 import threading
@@ -18,14 +19,15 @@ from typing import TextIO
 
 from .. import __version__
 from ..console.keys import key_help
-from ..engine.api import ControlAPI
-from ..engine.journal import Journal
-from ..engine.logline import format_event
+from ..engine.api import ControlAPI, is_loopback
+from ..engine.logline import clock, format_event, visible
 from ..engine.points import POINT_HELP
 from ..engine.profiles import ProfileError, load_profile
+from ..engine.report import account_line, format_report
 from ..engine.rules import ACTIONS, TRIGGERS, Rule, RuleError, parse_rule
 from ..engine.server import FaultServer, ServerError
 from ..engine.settings import SETTINGS, Settings
+from .ctl import TOKEN_ENV
 from .parsing import OneLineErrorParser, argument_type
 
 PROG = "ftpfault"
@@ -59,7 +61,7 @@ def _epilog() -> str:
 
 
 def _shown_default(value) -> str:
-    if value is None or value is False:
+    if value is None or value is False or value == "":
         return ""
     if isinstance(value, range):
         return f" (default: {value.start}-{value.stop - 1})"
@@ -105,19 +107,20 @@ class Options:
     """The command line and the profile, merged."""
 
     settings: Settings
-    rules: list[Rule]
+    rules: list[tuple[Rule, str]]  # each with where it came from
 
 
 def resolve(args: argparse.Namespace) -> Options:
     """Merge a profile's [server] and faults under the command line; ProfileError if bad."""
     values: dict = {}
-    rules: list[Rule] = []
+    rules: list[tuple[Rule, str]] = []
     if args.profile is not None:
         profile = load_profile(args.profile)
         values.update(profile.server)
-        rules = profile.rules
+        rules = [(rule, f"profile {args.profile}") for rule in profile.rules]
     values.update({name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None})
-    return Options(Settings().with_values(values), rules + list(args.fault))
+    rules += [(rule, "command line") for rule in args.fault]
+    return Options(Settings().with_values(values), rules)
 
 
 def run_headless(server: FaultServer, out: TextIO, api: ControlAPI | None = None) -> int:
@@ -134,12 +137,14 @@ def run_headless(server: FaultServer, out: TextIO, api: ControlAPI | None = None
     server.start()
     dropped = 0
 
-    def flush() -> None:
+    def flush(final: bool = False) -> None:
         nonlocal dropped
         lines = [line for line in map(format_event, feed.drain()) if line]
         if feed.dropped != dropped:
             lines.append(f"... {feed.dropped - dropped} events dropped (output too slow)")
             dropped = feed.dropped
+        lines += [visible(f"{clock(a.time)} #{a.session} REPORT {account_line(a)}: {a.sentence}")
+                  for a in server.settled_accounts(final)]
         if lines:
             out.write("\n".join(lines) + "\n")
             out.flush()
@@ -149,9 +154,35 @@ def run_headless(server: FaultServer, out: TextIO, api: ControlAPI | None = None
         if server.wait_stopped(0):
             break
     server.stop()
-    flush()
+    flush(final=True)
+    report = server.report()
+    if report.accounts:
+        out.write("".join(visible(line) + "\n" for line in format_report(report).splitlines()))
     print(f"{PROG}: stopped", file=out, flush=True)
     return 0
+
+
+def exposure(settings: Settings) -> list[str]:
+    """What the user should know before strangers can reach this server."""
+    warnings = []
+    host = settings.host
+    if not is_loopback(host) and (settings.password == Settings().password or settings.anonymous):
+        how = "anonymous logins" if settings.anonymous else f"the default password {settings.password!r}"
+        warnings.append(f"the FTP server listens on {host}, beyond this machine, with {how}: "
+                        f"anyone who reaches it can read and write {settings.root}")
+    if settings.control is not None and not is_loopback(settings.control[0]):
+        warnings.append(f"the control API listens on {settings.control[0]}, beyond this machine: "
+                        "anyone with its token can change the faults")
+    return warnings
+
+
+def write_report(server: FaultServer, path: Path) -> None:
+    """--report FILE: the report as JSON, Markdown or text, by the file's suffix."""
+    style = {".json": "json", ".md": "md"}.get(path.suffix.lower(), "text")
+    try:
+        path.write_text(format_report(server.report(final=True), style), encoding="utf-8")
+    except OSError as err:
+        print(f"{PROG}: error: cannot write the report {path}: {err.strerror}", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:
@@ -162,21 +193,27 @@ def main(argv: list[str]) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     settings = options.settings
-    with ExitStack() as running:
+    with ExitStack() as running:  # undone in reverse: the API, the server, then the report
         try:
-            server = FaultServer(settings)
+            server = FaultServer(settings, rules=options.rules)
+            if settings.report is not None:
+                running.callback(write_report, server, settings.report)
             running.callback(server.stop)
-            for rule in options.rules:
-                server.board.add(rule)
             api = None
             if settings.control is not None:
-                api = ControlAPI(server, *settings.control).start()
+                token = settings.control_token
+                if token is None and not is_loopback(settings.control[0]):
+                    token = secrets.token_urlsafe(18)
+                    print(f"{PROG}: control API token: {token} (ftpfault ctl reads it from "
+                          f"${TOKEN_ENV})", file=sys.stderr, flush=True)
+                api = ControlAPI(server, *settings.control, token=token).start()
                 running.callback(api.stop)
-            if settings.journal is not None:
-                running.callback(Journal(server.bus, settings.journal).start().stop)
         except (ServerError, OSError) as err:
             print(f"{PROG}: error: {err}", file=sys.stderr)
             return 1
+        warnings = exposure(settings)
+        for warning in warnings:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr, flush=True)
         try:
             if args.headless:
                 return run_headless(server, sys.stdout, api)
@@ -186,7 +223,8 @@ def main(argv: list[str]) -> int:
                 return 2
             from ..console.app import FaultConsole  # Textual is only imported for the console
 
-            console = FaultConsole(server, control_url=api.url if api else None, profile=args.profile)
+            console = FaultConsole(server, control_url=api.url if api else None, profile=args.profile,
+                                   token=api.token if api else None, warnings=warnings)
             console.run()
             return console.return_code or 0  # an error that stopped the console is not a success
         except BrokenPipeError:

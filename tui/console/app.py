@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -17,30 +19,39 @@ from pathlib import Path
 from rich.markup import escape
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Container
+from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ..engine.logline import visible
 from ..engine.points import PICKER_CODES
 from ..engine.profiles import ProfileError, load_profile, save_profile
+from ..engine.report import Account, summary_line
 from ..engine.board import FaultBoard, RuleStats
+from ..engine.events import Event
 from ..engine.rules import Rule, RuleError
 from ..engine.server import FaultServer
 from .keys import KEYS
 from .messages import ArmRequested, CodeRequested
 from .widgets.fault_panel import FaultPanel, FaultRow
 from .widgets.help import HelpScreen
-from .widgets.live import EventLog, SessionTable, TransferTable
-from .widgets.path_prompt import PathPrompt
+from .widgets.event_log import FILTERS, EventLog
+from .widgets.live import ReportTable, SessionTable, TransferTable
+from .widgets.path_prompt import PathPrompt, TextPrompt
 from .widgets.rule_form import RuleForm
+from .widgets.transcript import TranscriptScreen, header_for
 
 DEFAULT_PROFILE = Path("ftpfault-profile.toml")
 HANG_UP_GRACE = 2.0  # seconds the console may take to leave after its terminal is gone
 REFRESH_INTERVAL = 1 / 15  # seconds between drains of the event queue
+BUSY_DRAW_INTERVAL = 0.25  # while bytes flow, the screen is redrawn at most this often
+REPORT_INTERVAL = 1.0  # seconds between looks at the client report, when there is news
 EVENT_QUEUE_SIZE = 50_000
-FLOOD = 50  # events per tick above which the tables refresh at 5 Hz instead of 15
+SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
+DEFAULT_SWITCH_INTERVAL = sys.getswitchinterval()
+WIDE = 120  # columns from which Sessions and Transfers stand side by side
 SOURCE = "console"  # who changed a rule, in its rule event
 
 
@@ -58,25 +69,36 @@ class FaultConsole(App[None]):
     BINDINGS = bindings()
 
     def __init__(self, server: FaultServer, control_url: str | None = None,
-                 profile: Path | None = None) -> None:
+                 profile: Path | None = None, token: str | None = None,
+                 warnings: Iterable[str] = ()) -> None:
         super().__init__()
         self.server = server
         self.control_url = control_url
+        self.token = token
+        self.warnings = list(warnings)
         self.profile = profile  # where s saves and l loads, unless told otherwise
         self.feed = server.bus.subscribe(maxlen=EVENT_QUEUE_SIZE)
         self.dropped_seen = 0
-        self.table_backlog: list = []
-        self.ticks = 0
+        self.backlog: list[Event] = []  # events not drawn yet (while bytes flow, a few times a second)
+        self.next_draw = 0.0
+        self.next_report = 0.0
+        self.report_version = -1
+        self.summary_text = ""
         self.status_text = ""
         self.last_row: FaultRow | None = None
+        self.transcript: TranscriptScreen | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
+        if self.warnings:
+            yield Static("\n".join(f"warning: {w}" for w in self.warnings), id="warnings", markup=False)
         yield FaultPanel(self.server.board, id="faults")
-        with Horizontal(id="tables"):
+        with Container(id="tables"):
             yield SessionTable(id="sessions")
             yield TransferTable(id="transfers")
-        yield EventLog(id="log")
+        with Container(id="bottom"):
+            yield EventLog(id="log")
+            yield ReportTable(id="report", classes="-hidden")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -85,7 +107,11 @@ class FaultConsole(App[None]):
         self.sessions = self.query_one(SessionTable)
         self.transfers = self.query_one(TransferTable)
         self.log_view = self.query_one(EventLog)
+        self.report_view = self.query_one(ReportTable)
         self.status_bar = self.query_one("#status", Static)
+        # the server's loop shares the GIL with this thread: hand it back sooner than
+        # Python's 5 ms, so drawing the screen never holds a transfer up for long
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.run_worker(self.server.serve, name="ftp-server", thread=True)
         self.set_interval(REFRESH_INTERVAL, self.refresh_views)
         self.refresh_views()
@@ -96,6 +122,10 @@ class FaultConsole(App[None]):
                 asyncio.get_running_loop().add_signal_handler(signum, handler)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+
+    def on_resize(self, event: Resize) -> None:
+        """Narrow terminals stack the tables, and show the report instead of the log."""
+        self.set_class(event.size.width < WIDE, "-narrow")
 
     def hang_up(self) -> None:
         """The terminal is gone: free the port first, then leave. Restoring a terminal that
@@ -116,43 +146,68 @@ class FaultConsole(App[None]):
         self.server.stop()
         self.server.wait_stopped(2)
         self.server.bus.unsubscribe(self.feed)
+        sys.setswitchinterval(DEFAULT_SWITCH_INTERVAL)
 
     # --- the one place server news reaches the screen
 
     def refresh_views(self) -> None:
+        """The timer: nothing new, nothing done; while bytes flow, a few draws a second."""
         if not self.is_running:  # shutting down: the widgets are going away
             return
         try:
-            self.apply_news(self.feed.drain())
+            batch = self.feed.drain()
+            if batch:
+                self.backlog += batch
+            now = time.monotonic()
+            if self.backlog and now >= self.next_draw:
+                batch, self.backlog = self.backlog, []
+                self.apply_news(batch)
+                self.next_draw = now + (BUSY_DRAW_INTERVAL if self.server.running else 0)
+                self.next_report = min(self.next_report, now + REPORT_INTERVAL)
+            if now >= self.next_report:
+                self.next_report = float("inf")  # until there is news again
+                self.show_report()
+            self.panel.sync()
+            self.show_status()
         except Exception as err:  # a bug in a view must not end the console and its server
             self.show_error("the console could not show an update", err)
 
     def show_error(self, what: str, err: BaseException) -> None:
         """Errors the console survives end up here: one line in the log, one notice."""
-        self.log_view.write_line(visible(f"ERROR {what}: {err!r}"))
+        self.log_view.note(visible(f"ERROR {what}: {err!r}"))
         self.notify(f"{what}: {err}", severity="error", timeout=10, markup=False)
 
-    def apply_news(self, batch: list) -> None:
+    def apply_news(self, batch: list[Event]) -> None:
         self.log_view.apply(batch)
-        # Tables cost a redraw of every visible row per update: under a flood they follow
-        # at a third of the rate (the server shares the GIL with this thread).
-        self.table_backlog.extend(batch)
-        self.ticks += 1
-        if self.table_backlog and (len(self.table_backlog) < FLOOD or self.ticks % 3 == 0):
-            self.sessions.apply(self.table_backlog)
-            self.transfers.apply(self.table_backlog)
-            self.table_backlog = []
+        self.sessions.apply(batch)
+        self.transfers.apply(batch)
         if self.feed.dropped != self.dropped_seen:
-            self.log_view.write_line(f"... {self.feed.dropped - self.dropped_seen} events dropped (console too slow)")
+            self.log_view.note(f"... {self.feed.dropped - self.dropped_seen} events dropped (console too slow)")
             self.dropped_seen = self.feed.dropped
-        self.panel.sync()
+        if self.transcript is not None and self.transcript.is_attached:
+            self.transcript.add(batch, self.accounts_of(self.transcript.session))
+
+    def show_report(self) -> None:
+        """The report's summary in the header, and its table when shown."""
+        version = self.server.report_version()
+        if version == self.report_version:
+            return
+        self.report_version = version
+        report = self.server.report(wait=False)
+        self.summary_text = summary_line(report.summary) if report.accounts else ""
+        if self.report_view.display:
+            self.report_view.show_report(report.accounts)
+
+    def show_status(self) -> None:
         armed = self.server.board.armed_count()
         # most important first: on a narrow terminal the root path is what gets cut
         status = (
             f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  [b]{escape(self.server.url)}[/b]"
             f"{' (FTPS)' if self.server.tls else ''}  "
-            f"user [b]{escape(self.server.settings.user)}[/b]  "
+            + (f"report [b]{escape(self.summary_text)}[/b]  " if self.summary_text else "")
+            + f"user [b]{escape(self.server.settings.user)}[/b]  "
             + (f"control [b]{escape(self.control_url)}[/b]  " if self.control_url else "")
+            + (f"token [b]{escape(self.token)}[/b]  " if self.token else "")
             + f"root [b]{escape(str(self.server.root))}[/b]"
         )
         if status != self.status_text:
@@ -164,6 +219,65 @@ class FaultConsole(App[None]):
         if event.worker.name == "ftp-server" and event.state == WorkerState.ERROR:
             error = event.worker.error
             self.show_error("the FTP server stopped", error)
+
+    # --- the inspector: the report, transcripts, the log's filter and search
+
+    def accounts_of(self, session: int) -> list[Account]:
+        return [a for a in self.server.report(wait=False).accounts if a.session == session]
+
+    def action_toggle_report(self) -> None:
+        shown = not self.report_view.display
+        self.report_view.set_class(not shown, "-hidden")
+        self.query_one("#bottom").set_class(shown, "-report")
+        if shown:
+            self.report_version = -1
+            self.show_report()
+            self.report_view.focus()
+            self.report_view.to_row(0)  # the newest fault
+
+    def action_transcript(self) -> None:
+        """Enter outside a table: the session selected in Sessions."""
+        self.open_transcript(self.sessions.session_at_cursor())
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        table = event.data_table
+        if isinstance(table, (SessionTable, TransferTable, ReportTable)):
+            self.open_transcript(table.session_at_cursor())
+
+    def open_transcript(self, session: int | None) -> None:
+        if not session:
+            self.notify("No session selected: pick a row of Sessions, Transfers or the report.")
+            return
+        events = [e for e in self.server.history.since(0) if e.session == session]
+        self.transcript = TranscriptScreen(session, header_for(session, events), events,
+                                           self.accounts_of(session))
+        self.push_screen(self.transcript)
+
+    def action_cycle_filter(self) -> None:
+        log = self.log_view
+        name = FILTERS[(FILTERS.index(log.filter) + 1) % len(FILTERS)]
+        session = self.sessions.session_at_cursor() or 0
+        if name == "session" and not session:
+            name = FILTERS[(FILTERS.index(name) + 1) % len(FILTERS)]  # no session to show
+        log.set_filter(name, session)
+
+    def action_search(self) -> None:
+        def search(term: str | None) -> None:
+            if term is not None and not self.log_view.search(term) and term:
+                self.notify(f"Not in the log: {term}", markup=False)
+
+        self.push_screen(TextPrompt("Search the log", self.log_view.highlighter.term,
+                                    "Enter searches · n goes to the next hit · empty clears"), search)
+
+    def action_next_hit(self) -> None:
+        if self.log_view.highlighter.term and not self.log_view.next_hit():
+            self.notify("No more hits.")
+
+    def action_follow(self) -> None:
+        self.log_view.follow()
+        for table in (self.sessions, self.transfers):
+            table.action_follow()
 
     # --- actions (keys, footer, command palette)
 
@@ -303,7 +417,7 @@ class FaultConsole(App[None]):
         self.change_board(lambda board: board.disarm_all(source=SOURCE))
 
     def action_clear_log(self) -> None:
-        self.log_view.clear()
+        self.log_view.clear_all()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

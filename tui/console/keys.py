@@ -46,6 +46,16 @@ KEYS: tuple[Key, ...] = (
     Key("l", "load_profile", "Load", "Load the rules of a profile (TOML), replacing the current ones",
         "load-profile", show=False),
     Key("x", "disarm_all", "Disarm", "Disarm every fault", "disarm-all"),
+    Key("r", "toggle_report", "Report", "Show or hide the client report: what each client did after "
+        "each fault", "toggle-report"),
+    Key("enter", "transcript", "Transcript", "Open the transcript of the selected session (Enter on a "
+        "row of Sessions, Transfers or the report)", "transcript", show=False, shown_as="enter"),
+    Key("f", "cycle_filter", "Filter", "Filter the log: all, faults only, the selected session, errors",
+        "log-filter"),
+    Key("slash", "search", "Search", "Search the log (n: the next hit)", "log-search", shown_as="/"),
+    Key("n", "next_hit", "Next", "Go to the next hit of the log's search", "log-next", show=False),
+    Key("end", "follow", "Follow", "Follow new lines and rows again (after scrolling up)", "follow",
+        show=False),
     Key("c", "clear_log", "Clear", "Clear the log", "clear-log", show=False),
     Key("question_mark", "help", "Help", "Show every key and fault code", "help", shown_as="?"),
     Key("q", "quit", "Quit", "Stop the server and quit (also Ctrl+Q)", "quit", palette=False),

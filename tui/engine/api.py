@@ -1,21 +1,32 @@
-"""The control API: the fault board and the journal over HTTP/JSON, beside the FTP server.
+"""The control API: the fault board, the journal and the client report over HTTP/JSON.
 
-Like Toxiproxy's API, for FTP. Standard library only; one thread per request; it reads
-and changes the same board and event history as the console, so both always agree.
+Like Toxiproxy's API, for FTP. Standard library only; a thread per connection (capped);
+it reads and changes the same board and event history as the console, so both agree.
 
     GET    /rules              every rule, with its counters
     POST   /rules              {"spec": "upload=451,times=1"} -> 201 and the rule
     PATCH  /rules/{id}         {"enabled": false} and/or {"spec": "..."} -> the rule
     DELETE /rules/{id}         -> 204
     DELETE /rules              remove every rule -> 204
+    POST   /disarm             turn every rule off, keeping them -> 204
     POST   /reset              a clean board: no rules, no counters -> 204
     GET    /events?since=SEQ   events after SEQ, oldest first (&kind=fault to filter)
     GET    /sessions           who is connected and what they are doing
+    GET    /report             what the clients did after each fault
+
+It listens on loopback by default, where any web page the developer visits can reach
+it, so it behaves like a careful local daemon: a request whose Host is not the API's own
+address (DNS rebinding) or whose Origin is foreign is refused, bodies must be
+application/json (a page cannot send that without asking first), and a bearer token is
+required when one is set (always, when the API listens beyond loopback). Every answer,
+errors included, is JSON.
 """
 
 from __future__ import annotations
 
 import errno
+import hmac
+import ipaddress
 import json
 import re
 import threading
@@ -25,19 +36,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from .. import __version__
+from . import events as ev
 from .board import FaultBoard, RuleStats
 from .rules import Rule, RuleError, parse_rule, rule_from_fields
 from .server import FaultServer, ServerError
 from .settings import DEFAULT_CONTROL_PORT
 
 MAX_BODY = 64 * 1024
+MAX_CONNECTIONS = 32  # connections served at once; more get a 503
+READ_TIMEOUT = 10.0  # seconds a connection may take to send its request
+SOURCE = "api"  # who changed a rule, in its rule event
 
 
 class ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str, allow: str = "") -> None:
+    def __init__(self, status: HTTPStatus, message: str, headers: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.allow = allow  # the Allow header of a 405
+        self.headers = headers or {}  # e.g. the Allow header of a 405
 
 
 def rule_json(board: FaultBoard, rule: Rule, stats: RuleStats | None = None) -> dict:
@@ -56,8 +71,17 @@ def rule_json(board: FaultBoard, rule: Rule, stats: RuleStats | None = None) -> 
     }
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = f"ftpfault/{__version__}"
+    timeout = READ_TIMEOUT  # a slow or silent client does not keep a thread forever
     api: ControlAPI  # set on the subclass ControlAPI makes
 
     # --- plumbing: JSON in, JSON out, every error a JSON message
@@ -65,21 +89,30 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # the console owns the terminal
         pass
 
-    def _send(self, status: HTTPStatus, payload=None, allow: str = "") -> None:
+    def _send(self, status: HTTPStatus, payload=None, headers: dict | None = None) -> None:
         body = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         if payload is not None:
             self.send_header("Content-Type", "application/json")
-        if allow:
-            self.send_header("Allow", allow)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (a bad request line, headers too long) as JSON too."""
+        self.close_connection = True
+        try:
+            self._send(HTTPStatus(code), {"error": message or HTTPStatus(code).phrase})
+        except OSError:
+            pass
 
     def _body(self) -> dict:
         text = (self.headers.get("Content-Length") or "0").strip()
-        if not (text.isascii() and text.isdigit()):  # a negative length would read until EOF
-            raise ApiError(HTTPStatus.BAD_REQUEST, f"Content-Length {text!r} is not a length")
+        if not (text.isascii() and text.isdigit()) or len(text) > 12:  # no negative lengths
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"Content-Length {text[:20]!r} is not a length")
         length = int(text)
         if length > MAX_BODY:
             raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
@@ -88,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.loads(raw or b"{}")
         except (ValueError, UnicodeDecodeError):
             raise ApiError(HTTPStatus.BAD_REQUEST, "body is not JSON") from None
+        except RecursionError:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "body nests too deeply") from None
         if not isinstance(data, dict):
             raise ApiError(HTTPStatus.BAD_REQUEST, "body must be a JSON object")
         return data
@@ -95,11 +130,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         try:
+            self.api.admit(self.headers)
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if method in ("POST", "PATCH") and kind != "application/json":
+                # a page may send text/plain or a form without asking first; never JSON
+                raise ApiError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                               "requests that change something must be application/json")
             route = self.api.route(method, url.path)
             status, payload = route(self, parse_qs(url.query))
             self._send(status, payload)
         except ApiError as err:
-            self._send(err.status, {"error": str(err)}, err.allow)
+            self._send(err.status, {"error": str(err)}, err.headers)
         except Exception as err:  # the API must never take the server down
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {err!r}"})
 
@@ -115,25 +156,96 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
-    def do_PUT(self) -> None:  # not a method of this API: a JSON 405, not http.server's HTML 501
+    # not methods of this API: JSON 405s, not http.server's HTML 501
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_OPTIONS(self) -> None:  # a CORS preflight gets no CORS headers: the browser stops
+        self._dispatch("OPTIONS")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a cap on the connections it serves at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                body = b'{"error": "too many connections to the control API"}'
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json"
+                                b"\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                                % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class ControlAPI:
-    """Serves the API for one FaultServer on a daemon thread."""
+    """Serves the API for one FaultServer on a daemon thread. ``token``: the bearer token
+    every request must carry (None: none needed; only allowed on loopback)."""
 
-    def __init__(self, server: FaultServer, host: str = "127.0.0.1", port: int = DEFAULT_CONTROL_PORT) -> None:
+    def __init__(self, server: FaultServer, host: str = "127.0.0.1", port: int = DEFAULT_CONTROL_PORT,
+                 token: str | None = None) -> None:
+        if token is None and not is_loopback(host):
+            raise ValueError("a control API beyond loopback needs a token")
         self.ftp = server
+        self.token = token
         handler = type("ControlHandler", (_Handler,), {"api": self})
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            self.httpd = _HTTPServer((host, port), handler)
         except OSError as err:
             in_use = err.errno == errno.EADDRINUSE
             reason = "port is already in use" if in_use else (err.strerror or str(err)).lower()
             raise ServerError(f"cannot start the control API on {host}:{port}: {reason}") from None
-        self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
+        bound = self.host.strip("[]")
+        # bound to every address: a request may name any of the machine's addresses
+        self.wildcard = _is_ip(bound) and ipaddress.ip_address(bound).is_unspecified
+        self.hosts = {bound, "localhost", "127.0.0.1", "::1"}  # names a request may use for us
+        self.origins = {f"http://{name}:{self.port}" for name in ("localhost", "127.0.0.1", "[::1]", bound)}
         self._thread: threading.Thread | None = None
+
+    def admit(self, headers) -> None:
+        """Refuse what a web page or another user could send: ApiError if refused."""
+        host = (headers.get("Host") or "").strip().lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]")
+        if not (name in self.hosts or (self.wildcard and _is_ip(name))):
+            raise ApiError(HTTPStatus.FORBIDDEN, f"Host {host[:80]!r} is not this API's address")
+        origin = headers.get("Origin")
+        if origin is not None and origin.strip().lower() not in self.origins and not (
+                self.wildcard and _is_ip(urlsplit(origin).hostname or "")):
+            raise ApiError(HTTPStatus.FORBIDDEN, f"requests from {origin[:80]!r} are not allowed")
+        if self.token is not None:
+            scheme, _, given = (headers.get("Authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                     self.token.encode()):
+                raise ApiError(HTTPStatus.UNAUTHORIZED, "a valid bearer token is required "
+                               "(Authorization: Bearer TOKEN; ftpfault ctl reads $FTPFAULT_TOKEN)",
+                               {"WWW-Authenticate": "Bearer"})
 
     @property
     def url(self) -> str:
@@ -162,9 +274,11 @@ class ControlAPI:
             ("GET", "/rules"): self.list_rules,
             ("POST", "/rules"): self.add_rule,
             ("DELETE", "/rules"): self.clear,
+            ("POST", "/disarm"): self.disarm,
             ("POST", "/reset"): self.clear,
             ("GET", "/events"): self.events,
             ("GET", "/sessions"): self.sessions,
+            ("GET", "/report"): self.report,
         }
         if (method, path) in table:
             return table[method, path]
@@ -176,7 +290,8 @@ class ControlAPI:
                 return lambda request, query: actions[method](request, rule_id)
         if any(p == path for _, p in table) or match:
             allow = ", ".join(m for m, p in table if p == path) if not match else "GET, PATCH, DELETE"
-            raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}", allow)
+            raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}",
+                           {"Allow": allow})
         raise ApiError(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
 
     def _rule(self, rule_id: str) -> Rule:
@@ -187,7 +302,8 @@ class ControlAPI:
 
     def index(self, request, query):
         return HTTPStatus.OK, {"ftp": self.ftp.url, "version": __version__,
-                               "endpoints": ["/rules", "/rules/{id}", "/reset", "/events?since=SEQ", "/sessions"]}
+                               "endpoints": ["/rules", "/rules/{id}", "/disarm", "/reset",
+                                             "/events?since=SEQ", "/sessions", "/report"]}
 
     def list_rules(self, request, query):
         board = self.ftp.board
@@ -208,7 +324,7 @@ class ControlAPI:
     def add_rule(self, request, query):
         body = request._body()
         try:
-            rule = self.ftp.board.add(rule_from_fields(body))
+            rule = self.ftp.board.add(rule_from_fields(body), source=SOURCE)
         except RuleError as err:
             raise ApiError(HTTPStatus.BAD_REQUEST, str(err)) from None
         try:
@@ -233,9 +349,9 @@ class ControlAPI:
             if "spec" in body:
                 new = parse_rule(body["spec"])
                 enabled = body.get("enabled", board.get(rule_id).enabled)
-                board.replace(rule_id, new.replace(enabled=enabled))
+                board.replace(rule_id, new.replace(enabled=enabled), source=SOURCE)
             else:
-                board.update(rule_id, enabled=body["enabled"])
+                board.update(rule_id, source=SOURCE, enabled=body["enabled"])
             return HTTPStatus.OK, rule_json(board, board.get(rule_id))
         except RuleError as err:
             raise ApiError(HTTPStatus.BAD_REQUEST, str(err)) from None
@@ -244,22 +360,33 @@ class ControlAPI:
 
     def remove_rule(self, request, rule_id):
         try:
-            self.ftp.board.remove(rule_id)
+            self.ftp.board.remove(rule_id, source=SOURCE)
         except KeyError:
             raise ApiError(HTTPStatus.NOT_FOUND, f"no rule {rule_id!r}") from None
         return HTTPStatus.NO_CONTENT, None
 
     def clear(self, request, query):
         """No rules, and so no counters (rule ids keep growing: an old id never comes back)."""
-        self.ftp.board.clear()
+        self.ftp.board.clear(source=SOURCE)
+        return HTTPStatus.NO_CONTENT, None
+
+    def disarm(self, request, query):
+        """Every rule off, as the console's x does; they stay on the board."""
+        self.ftp.board.disarm_all(source=SOURCE)
         return HTTPStatus.NO_CONTENT, None
 
     def events(self, request, query):
         since = query.get("since", ["0"])[-1]
-        if not re.fullmatch(r"-?[0-9]+", since):  # str.isdigit() also takes '²', int() does not
-            raise ApiError(HTTPStatus.BAD_REQUEST, f"since={since!r} is not a sequence number")
+        if not re.fullmatch(r"-?[0-9]{1,18}", since):  # str.isdigit() also takes '²', int() does not
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"since={since[:40]!r} is not a sequence number")
         kind = query.get("kind", [None])[-1]
+        if kind is not None and kind not in ev.KINDS:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"kind={kind[:40]!r} is not a kind of event "
+                           f"(kinds: {', '.join(ev.KINDS)})")
         return HTTPStatus.OK, [e.to_dict() for e in self.ftp.events(kind=kind, since=int(since))]
 
     def sessions(self, request, query):
         return HTTPStatus.OK, [s.to_dict() for s in self.ftp.sessions()]
+
+    def report(self, request, query):
+        return HTTPStatus.OK, self.ftp.report().to_dict()

@@ -23,11 +23,16 @@ TRANSFER = "transfer"
 FAULT = "fault"
 SESSION_CLOSE = "session.close"
 ERROR = "error"
+RUN = "run"  # the first event of a run: what was served, how, with which rules
+RULE = "rule"  # a rule was added, changed, removed, or spent its times=N
+KINDS = (RUN, RULE, SESSION_OPEN, LOGIN, COMMAND, REPLY, PROGRESS, TRANSFER, FAULT, SESSION_CLOSE,
+         ERROR)
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One thing that happened; fields that do not apply to a kind keep their default."""
+    """One thing that happened; fields that do not apply to a kind keep their default.
+    The README's "Events" section documents every kind and field."""
 
     seq: int
     time: float
@@ -38,35 +43,58 @@ class Event:
     ok: bool = True
     command: str = ""
     arg: str = ""
-    code: int = 0
-    message: str = ""  # a reply's text, a fault's message, an error
+    code: int | None = None  # a reply's code; a fault's or a transfer's (None: no reply)
+    message: str = ""  # a reply's text (its last line), a fault's message, an error
+    lines: tuple[str, ...] = ()  # the lines before the last of a multi-line reply
     cwd: str = ""
     transfer: int = 0
     path: str = ""
     direction: str = ""
     bytes: int = 0
     size: int = -1
-    offset: int = 0
+    offset: int = 0  # where a transfer started in the file (REST, APPE)
     elapsed: float = 0.0
     rule: str = ""
     point: str = ""
     action: str = ""
+    shaping: bool = False  # a fault event: the rule only shapes (a rate, a delay): the reply is normal
+    change: str = ""  # a rule event: added, changed, removed, spent
+    spec: str = ""
+    enabled: bool = True
+    source: str = ""  # who changed the rule: console, api, profile FILE, command line
+    run: str = ""  # a run event: its id, the version and what was served
+    version: str = ""
+    settings: dict | None = None
+    seed: int | None = None
+    rules: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """The event as JSON-ready data: the fields its kind always has, plus any other
         field that is not at its default."""
         keep = _ALWAYS | _ALWAYS_BY_KIND.get(self.kind, set())
         defaults = _DEFAULTS
-        return {k: v for k, v in asdict(self).items() if k in keep or v != defaults[k]}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+                if k in keep or v != defaults[k]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Event:
+        """An event read back from JSON (a journal): lists become tuples again."""
+        data = dict(data)
+        for name in ("lines", "rules"):
+            if isinstance(data.get(name), list):
+                data[name] = tuple(data[name])
+        return cls(**data)
 
 
 _ALWAYS = {"seq", "time", "kind", "session"}
 _ALWAYS_BY_KIND = {
-    "transfer": {"transfer", "command", "path", "direction", "bytes", "code"},
-    "fault": {"rule", "point", "code", "message", "path", "action"},
+    "transfer": {"transfer", "command", "path", "direction", "bytes", "size", "offset", "code"},
+    "fault": {"rule", "point", "code", "message", "command", "path", "action"},
     "reply": {"code", "message"},
     "command": {"command", "arg"},
     "login": {"user", "ok"},
+    "rule": {"rule", "change", "spec", "enabled", "source"},
+    "run": {"run", "version", "settings", "seed", "rules"},
 }
 _DEFAULTS = {f: getattr(Event(0, 0.0, ""), f) for f in Event.__dataclass_fields__}
 
@@ -78,6 +106,9 @@ class Subscription:
         self.maxlen = maxlen
         self.dropped = 0
         self._queue: deque[Event] = deque(maxlen=maxlen)
+
+    def __len__(self) -> int:
+        return len(self._queue)
 
     def put(self, event: Event) -> None:
         if len(self._queue) == self.maxlen:

@@ -37,9 +37,10 @@ class Journal:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
-        self._write()
-        self._bus.unsubscribe(self._feed)
-        self._file.close()
+        if not self._file.closed:
+            self._write()
+            self._bus.unsubscribe(self._feed)
+            self._file.close()
 
     def _run(self) -> None:
         while not self._stop.wait(FLUSH_INTERVAL):

@@ -5,19 +5,45 @@ from __future__ import annotations
 
 import time
 
-from .events import COMMAND, ERROR, FAULT, LOGIN, REPLY, SESSION_CLOSE, SESSION_OPEN, TRANSFER, Event
+from .events import (
+    COMMAND, ERROR, FAULT, LOGIN, REPLY, RULE, RUN, SESSION_CLOSE, SESSION_OPEN, TRANSFER, Event,
+)
+
+
+def clock(when: float) -> str:
+    """A time of day to the millisecond, as every log line starts."""
+    return time.strftime("%H:%M:%S", time.localtime(when)) + f".{int(when * 1000) % 1000:03d}"
+
+
+def human_bytes(n: float) -> str:
+    """1023 B, 1.0 KiB, 3.4 MiB: a byte count for people."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
 
 
 def format_event(event: Event) -> str | None:
     """One readable log line for an event, or None for kinds that are not logged."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
-    stamp += f".{int(event.time * 1000) % 1000:03d}"
-    who = f"#{event.session}" if event.session else "--"
+    line = describe(event)
+    if line is None:
+        return None
+    return visible(f"{clock(event.time)} {f'#{event.session}' if event.session else '--'} {line}")
+
+
+def describe(event: Event) -> str | None:
+    """What an event says, without when or which session (not yet made visible)."""
     kind = event.kind
     if kind == COMMAND:
         line = f"<- {event.command} {event.arg}".rstrip()
     elif kind == REPLY:
         line = f"-> {event.code} {event.message}"
+        if event.lines:
+            line += f" (+{len(event.lines)} lines before)"
+    elif kind == FAULT and event.shaping:
+        line = f"SHAPE {event.point} {event.action} ({event.command} {event.path}".rstrip()
+        line += f", rule {event.rule})"
     elif kind == FAULT:
         what = f"{event.code} {event.message}" if event.code else event.action
         how = f" {event.action}" if event.code and event.action != f"reply {event.code}" else ""
@@ -25,10 +51,10 @@ def format_event(event: Event) -> str | None:
         line += f", rule {event.rule})"
     elif kind == TRANSFER:
         result = event.code or "no reply"
-        line = (
-            f"transfer {event.direction} {event.path} {event.bytes} B"
-            f" in {event.elapsed:.3f} s -> {result}"
-        )
+        rate = f" ({human_bytes(event.bytes / event.elapsed)}/s)" if event.elapsed > 0 else ""
+        start = f" from {event.offset}" if event.offset else ""
+        line = (f"transfer {event.direction} {event.path} {event.bytes} B{start}"
+                f" in {event.elapsed:.3f} s{rate} -> {result}")
     elif kind == SESSION_OPEN:
         line = f"session opened from {event.address}"
     elif kind == SESSION_CLOSE:
@@ -37,9 +63,14 @@ def format_event(event: Event) -> str | None:
         line = f"login {event.user} {'ok' if event.ok else 'FAILED'}"
     elif kind == ERROR:
         line = f"ERROR {event.message}"
+    elif kind == RULE:
+        state = "armed" if event.enabled else "off"
+        line = f"rule {event.rule} {event.change} ({state}, {event.source or 'unknown'}): {event.spec}"
+    elif kind == RUN:
+        line = f"run {event.run} ftpfault {event.version}, rules: {', '.join(event.rules) or 'none'}"
     else:
         return None
-    return visible(f"{stamp} {who} {line}")
+    return line
 
 
 # Characters a client may send that would act instead of show: C0/C1 controls (terminal

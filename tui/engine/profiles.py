@@ -15,20 +15,21 @@
 
 Both forms of a fault (a ``spec`` line, or its fields) go through the one rule grammar;
 in the fields form the free text (message, path, user) is kept as given, commas and all.
-Saving writes spec lines, or fields for a rule whose line would read back differently.
-Errors name the file, the entry and the problem.
+Saving writes spec lines, or fields for a rule whose line would read back differently,
+and leaves the rest of the file as it was. Errors name the file, the entry and the problem.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import stat
+import threading
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomli_w
+import tomlkit
 
 from .rules import Rule, RuleError, parse_rule, rule_from_fields, rule_to_fields
 from .settings import SETTINGS
@@ -96,21 +97,42 @@ def load_profile(path: str | Path) -> Profile:
     return Profile(path, server, rules)
 
 
-def save_profile(path: str | Path, rules: Iterable[Rule], server: Mapping | None = None) -> Path:
-    """Write the rules (as spec lines, the form a person reads best) atomically."""
-    path = Path(path)
-    data: dict = {}
-    if server:
-        data["server"] = dict(server)
-    data["fault"] = [_entry(r) for r in rules]
-    text = "# FTP Fault Console profile: ftpfault --profile " + path.name + "\n" + tomli_w.dumps(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
+def save_profile(path: str | Path, rules: Iterable[Rule]) -> Path:
+    """Write the rules as the file's [[fault]] tables, atomically. What else the file has
+    ([server], other comments) stays as it was, and so do its mode and a symlink to it
+    (the file it points to is written). ProfileError if the file is not TOML."""
+    target = Path(os.path.realpath(Path(path).expanduser()))
+    mode = None
+    if target.exists():
+        try:
+            document = tomlkit.parse(target.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as err:
+            raise ProfileError(f"{path}: cannot read it: {err}") from None
+        except Exception as err:  # tomlkit's parse errors
+            raise ProfileError(f"{path}: not valid TOML, not overwritten: {err}") from None
+        mode = stat.S_IMODE(target.stat().st_mode)
+    else:
+        document = tomlkit.document()
+        document.add(tomlkit.comment(f"FTP Fault Console profile: ftpfault --profile {target.name}"))
+    faults = tomlkit.aot()
+    for rule in rules:
+        table = tomlkit.table()
+        table.update(_entry(rule))
+        faults.append(table)
+    if "fault" in document:
+        document["fault"] = faults
+    else:
+        document.append("fault", faults)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:  # created as open() would (the umask applies), then given the old file's mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
+            out.write(tomlkit.dumps(document))
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
+    return target

@@ -9,6 +9,9 @@ import os
 import socket
 import tempfile
 import threading
+import time
+import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,18 +19,21 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
+from .. import __version__
 from . import events as ev
 from .board import FaultBoard
 from .events import Event, EventBus, EventHistory
-from .ftp import internals
+from .journal import Journal
 from .ftp.control import FaultFTPHandler
 from .ftp.data import FaultDTPMixin
 from .ftp.tls import CertificateError, check_files, make_self_signed, tls_handler
+from .report import Account, ClientReport, Report
 from .rules import Rule
 from .sessions import Session, SessionTracker
 from .settings import Settings
 
 PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events
+REPORT_QUEUE = 200_000  # events waiting for the report; folded early when half full
 
 
 class ServerError(Exception):
@@ -135,12 +141,17 @@ class FaultServer:
         settings: Settings | None = None,
         board: FaultBoard | None = None,
         bus: EventBus | None = None,
+        rules: Iterable[Rule | str | tuple[Rule | str, str]] = (),
     ) -> None:
+        """``rules`` (each a rule, or a rule and who gave it) are armed before the first
+        event, so the run event lists them. A reader that must see that event (a journal)
+        subscribes to ``bus`` before this runs."""
         self.settings = settings = settings or Settings()
         self.board = board if board is not None else FaultBoard(seed=settings.seed)
         self.bus = bus if bus is not None else EventBus()
         self.root = prepare_root(settings.root)
 
+        self.running: set[FaultDTPMixin] = set()  # data channels whose transfer is under way
         base, tls = FaultFTPHandler, {}
         self._tls_dir: tempfile.TemporaryDirectory | None = None
         if settings.tls or settings.tls_required:
@@ -156,15 +167,18 @@ class FaultServer:
         authorizer.add_user(settings.user, settings.password, str(self.root), perm=settings.perm)
         if settings.anonymous:
             authorizer.add_anonymous(str(self.root), perm="elr")
+        filesystem = type("ServerFaultFS", (base.abstracted_fs,), {"partial_suffix": settings.partial_suffix})
         handler = type(
             "ServerFaultFTPHandler",
             (base,),
             {
+                "abstracted_fs": filesystem,
                 **tls,
                 "board": self.board,
                 "bus": self.bus,
                 "session_ids": itertools.count(1),
                 "transfer_ids": itertools.count(1),
+                "running": self.running,
                 "authorizer": authorizer,
                 "passive_ports": settings.passive_ports,
                 "masquerade_address": settings.masquerade,
@@ -197,6 +211,25 @@ class FaultServer:
         self._tracker = SessionTracker()
         self._tracker_feed = self.bus.subscribe(maxlen=100_000)
         self._tracker_lock = threading.Lock()
+        self._report = ClientReport(settings.report_window)
+        self._report_feed = self.bus.subscribe(maxlen=REPORT_QUEUE)
+        self._report_lock = threading.Lock()
+        self._settled: list[Account] = []  # settled since the last settled_accounts()
+        self.journal = None
+        if settings.journal is not None:  # before the first event: the journal begins with the run
+            try:
+                self.journal = Journal(self.bus, settings.journal).start()
+            except OSError as err:
+                self._ftpd.close_all()
+                raise ServerError(str(err)) from None
+        for rule in rules:
+            rule, source = rule if isinstance(rule, tuple) else (rule, "python")
+            self.board.add(rule, source=source)
+        self.run_id = uuid.uuid4().hex[:12]
+        served = settings.with_values({"port": self.port})  # the port port 0 picked
+        self.bus.emit(ev.RUN, run=self.run_id, version=__version__, settings=served.to_json(),
+                      seed=settings.seed, rules=tuple(r.spec for r in self.board.rules()))
+        self.board.listener = self._rule_changed
         self._waker = _Waker(self.ioloop)
         self._stop = threading.Event()
         self._stopped = threading.Event()
@@ -240,7 +273,7 @@ class FaultServer:
             # close_all() must run on the loop's own thread: from another one it races
             # the loop over the same sockets
             self._ftpd.close_all()
-            self._remove_tls_dir()
+            self._finish()
             _errors_to_events.buses.pop(ident, None)
             self._stopped.set()
 
@@ -259,12 +292,15 @@ class FaultServer:
             self._claimed = True
         if never_served:  # nothing else will ever close the listening socket
             self._ftpd.close_all()
-            self._remove_tls_dir()
+            self._finish()
             self._stopped.set()
         elif self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
-    def _remove_tls_dir(self) -> None:
+    def _finish(self) -> None:
+        """After the last event: the journal has it all, the TLS files are gone."""
+        if self.journal is not None:
+            self.journal.stop()
         if self._tls_dir is not None:
             self._tls_dir.cleanup()
 
@@ -285,14 +321,18 @@ class FaultServer:
 
     def arm(self, spec: str | Rule) -> Rule:
         """Add a rule (a spec in the fault grammar, or a Rule); it applies at once."""
-        return self.board.add(spec)
+        return self.board.add(spec, source="python")
 
     def disarm(self, rule: str | Rule | None = None) -> None:
         """Remove one rule (a Rule or its id), or every rule."""
         if rule is None:
-            self.board.clear()
+            self.board.clear(source="python")
         else:
-            self.board.remove(rule.id if isinstance(rule, Rule) else rule)
+            self.board.remove(rule.id if isinstance(rule, Rule) else rule, source="python")
+
+    def _rule_changed(self, change: str, rule: Rule, source: str) -> None:
+        self.bus.emit(ev.RULE, rule=rule.id, change=change, spec=rule.spec, enabled=rule.enabled,
+                      source=source)
 
     def settle(self, timeout: float = 5.0) -> None:
         """Wait until the loop has finished what it was doing, so that once a client has a
@@ -313,6 +353,46 @@ class FaultServer:
         faults = self.events(ev.FAULT)
         return faults if point is None else [e for e in faults if e.point == point]
 
+    def report(self, final: bool = False, wait: bool = True) -> Report:
+        """What the clients did after each fault so far. ``final``: the clients are done,
+        so every window closes now (as it does when the server stops). ``wait``: first let
+        the loop finish what it is doing (see settle(); the console never waits)."""
+        if wait:
+            self.settle()  # (before the lock: the loop thread may want it meanwhile)
+        with self._report_lock:
+            self._fold_report(final)
+            return self._report.snapshot()
+
+    def report_summary(self, wait: bool = True) -> dict:
+        """The report's counts: {"faults", "recovered", "accepted", "not-recovered", "pending"}."""
+        if wait:
+            self.settle()
+        with self._report_lock:
+            self._fold_report()
+            return self._report.summary()
+
+    def report_version(self) -> int:
+        """Grows when an account changes (after the events so far are folded)."""
+        with self._report_lock:
+            self._fold_report()
+            return self._report.version
+
+    def settled_accounts(self, final: bool = False) -> list[Account]:
+        """The accounts that settled since the last call (for one live reader: headless)."""
+        self.settle()
+        with self._report_lock:
+            self._fold_report(final)
+            settled, self._settled = self._settled, []
+            return settled
+
+    def _fold_report(self, final: bool = False) -> None:
+        """Call under the report lock."""
+        self._settled += self._report.apply(self._report_feed.drain())
+        if final or self._stopped.is_set():
+            self._settled += self._report.close()
+        else:
+            self._settled += self._report.tick(time.time())
+
     def sessions(self) -> list[Session]:
         """Who is connected now, and what they are doing."""
         self.settle()
@@ -323,10 +403,8 @@ class FaultServer:
     def _report_progress(self) -> None:
         with self._tracker_lock:  # keep the session model current even when nobody asks
             self._tracker.apply(self._tracker_feed.drain())
-        for channel in list(self.ioloop.socket_map.values()):
-            if (isinstance(channel, FaultDTPMixin) and channel.transfer is not None
-                    and not internals.closed(channel)):
-                channel.cmd_channel.emit(
-                    ev.PROGRESS, bytes=channel.get_transmitted_bytes(),
-                    elapsed=round(channel.get_elapsed_time(), 3), **channel.transfer.about(),
-                )
+        if len(self._report_feed) > REPORT_QUEUE // 2:  # nobody reads the report: fold it here
+            with self._report_lock:
+                self._settled += self._report.apply(self._report_feed.drain())
+        for channel in list(self.running):  # (a throttled one is out of the loop meanwhile)
+            channel.report_progress()

@@ -46,8 +46,8 @@ class SessionTracker:
             session = self.sessions.get(sid)
             if kind == ev.SESSION_OPEN:
                 session = self.sessions[sid] = Session(sid, event.address)
-            elif session is None:
-                continue
+            elif session is None or session.state == "closed":
+                continue  # (pyftpdlib tells a third failed login after closing the session)
             elif kind == ev.LOGIN:
                 session.user = event.user
                 session.state = "logged in" if event.ok else "login failed"

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 DEFAULT_PASSIVE_PORTS = range(60000, 65536)
-DEFAULT_CONTROL_PORT = 2122  # where `ftpfault ctl` looks for the control API by default
+DEFAULT_CONTROL_PORT = 2122
+DEFAULT_REPORT_WINDOW = 60.0  # where `ftpfault ctl` looks for the control API by default
 ALL_PERMISSIONS = "elradfmwMT"  # every permission pyftpdlib has (M: SITE CHMOD, T: MFMT)
 
 
@@ -127,6 +128,22 @@ def _perm(text: str) -> str:
     return text
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text[:20]!r} is not a number of seconds") from None
+    return _seconds_value(value)
+
+
+def _seconds_value(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number of seconds")
+    if not 0 < value <= 86400:  # NaN fails too
+        raise ValueError("must be more than 0 and at most 86400 seconds")
+    return float(value)
+
+
 def _bool_value(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -142,6 +159,16 @@ PORT_RANGE = Kind(_port_range, _port_range_value)
 IPV4 = Kind(_ipv4, lambda v: _ipv4(_text_value(v)))
 ADDRESS = Kind(parse_address, _address_value)
 PERMISSIONS = Kind(_perm, lambda v: _perm(_text_value(v)))
+SECONDS = Kind(_seconds, _seconds_value)
+
+
+def _suffix(text: str) -> str:
+    if not text or "/" in text or "\x00" in text:
+        raise ValueError(f"{text[:20]!r} is not a file name suffix like .part")
+    return text
+
+
+SUFFIX = Kind(_suffix, lambda v: _suffix(_text_value(v)))
 
 
 def setting(default, kind: Kind, help: str, metavar: str | None = None):
@@ -165,6 +192,8 @@ class Settings:
     masquerade: str | None = setting(None, IPV4, "IPv4 address announced in PASV replies "
                                      "(for NAT or containers)", "ADDRESS")
     anonymous: bool = setting(False, FLAG, "also allow anonymous login, read-only")
+    partial_suffix: str = setting("", SUFFIX, "write new uploads as NAME+SUFFIX, renamed to NAME once "
+                                  "complete (off by default)", "SUFFIX")
     seed: int | None = setting(None, INTEGER, "seed for chance= triggers: the same seed "
                                "repeats the same faults run to run", "N")
     tls: bool = setting(False, FLAG, "explicit FTPS (AUTH TLS) with a self-signed certificate "
@@ -176,8 +205,31 @@ class Settings:
     control: tuple[str, int] | None = setting(None, ADDRESS, "serve the control API (HTTP/JSON, "
                                               "loopback unless HOST) for scripts and "
                                               "'ftpfault ctl'", "[HOST:]PORT")
+    control_token: str | None = setting(None, TEXT, "bearer token the control API requires "
+                                        "(default: none on loopback; made and printed when the "
+                                        "API listens beyond it)", "TOKEN")
     journal: Path | None = setting(None, PATH, "append every event to FILE as JSON lines "
                                    "(flushed; safe to tail)", "FILE.jsonl")
+    report: Path | None = setting(None, PATH, "on exit, write the client report to FILE "
+                                  "(.json, .md, else text)", "FILE")
+    report_window: float = setting(DEFAULT_REPORT_WINDOW, SECONDS, "seconds after a fault in "
+                                   "which a client's retries count in the report", "SECONDS")
+
+    def to_json(self) -> dict:
+        """The settings as a run event carries them (the password is not written)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("password", "control_token") and value is not None:
+                value = "******"
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, range):
+                value = f"{value.start}-{value.stop - 1}"
+            elif isinstance(value, tuple):
+                value = f"{value[0]}:{value[1]}"
+            out[f.name] = value
+        return out
 
     def with_values(self, values: dict) -> Settings:
         """These settings with some replaced; a certificate means FTPS."""

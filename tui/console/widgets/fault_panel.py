@@ -65,6 +65,7 @@ class FaultRow(Horizontal):
         self.state: tuple[Rule | None, RuleStats] = (rule, stats or RuleStats())
         self.option_codes: tuple[int, ...] = ()  # the codes the picker offers now
         self.focus_when_mounted = False
+        self.quick = ""  # its quick key, if it is the row that key acts on
 
     @property
     def rule(self) -> Rule | None:
@@ -79,9 +80,9 @@ class FaultRow(Horizontal):
         return NORMAL_REPLY if rule.code is None else rule.code
 
     def compose(self) -> ComposeResult:
-        key = QUICK_POINTS.get(self.point)
-        yield Label(f"[b]{key}[/b] " if key else "  ", classes="key")
-        yield Label(self.point, classes="point")
+        yield Label("", classes="key")
+        yield Label("", classes="id")
+        yield Label("", classes="point", markup=False)
         yield Switch(value=False)
         yield Label("off", classes="state")
         options = code_options(self.rule.code if self.rule else self.pending_code)
@@ -115,9 +116,12 @@ class FaultRow(Horizontal):
                 select.value = self.code
             self.query_one(Switch).value = armed
         select.disabled = bool(rule and (rule.stall or rule.reset))  # they send no reply
+        self.query_one(".key", Label).update(Text(self.quick, style="bold"))
+        self.query_one(".id", Label).update(rule.id if rule else "")
+        self.query_one(".point", Label).update(self.point)
         self.query_one(".state", Label).update("ARMED" if armed else "spent" if spent else "off")
         if rule is None:
-            text = default_message(self.pending_code)
+            text = f"no rule yet: {self.quick or 'Space'} arms one with {self.pending_code}"
         else:
             text = summary(rule)
         self.query_one(".summary", Label).update(Text(visible(text)))  # free text: no markup
@@ -127,6 +131,7 @@ class FaultRow(Horizontal):
         self.query_one(".count", Label).update(count)
         self.set_class(armed, "-armed")
         self.set_class(spent, "-spent")
+        self.set_class(rule is None, "-placeholder")
 
 
 class FaultPanel(Vertical):
@@ -171,19 +176,27 @@ class FaultPanel(Vertical):
                 self.mount(row)
                 rows.append(row)
             row.rule_id = rule.id
-            row.show(rule, stats)
+            row.point = rule.point  # (an edit may move a rule to another point)
             placed.append(row)
+            row.state = (rule, stats)
         for point in QUICK_POINTS:  # a quick point keeps an (unarmed) row
             if not any(r.point == point for r in placed):
                 row = next((r for r in rows if r.point == point and r not in placed), None)
                 if row is None:
                     row = FaultRow(point)
                     self.mount(row, before=0 if point == "upload" else None)
-                row.show(None, RuleStats())
+                row.state = (None, RuleStats())
                 placed.append(row)
         for row in rows:
             if row not in placed:
                 row.remove()
+        keyed = set()
+        for row in self.rows():  # each quick key on the first row of its point: the one it acts on
+            key = QUICK_POINTS.get(row.point, "")
+            row.quick = key if key and row.point not in keyed else ""
+            keyed.add(row.point)
+        for row in placed:
+            row.show(*row.state)
 
     # --- finding rows
 
@@ -191,6 +204,7 @@ class FaultPanel(Vertical):
         return list(self.query(FaultRow))
 
     def row_for(self, point: str) -> FaultRow:
+        """The row a quick key acts on: the first of its point."""
         return next(r for r in self.query(FaultRow) if r.point == point)
 
     def current_row(self) -> FaultRow | None:

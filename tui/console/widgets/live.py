@@ -1,163 +1,165 @@
-"""Live views fed from the event queue in batches: sessions, transfers and the log.
+"""The live tables: who is connected, what is moving, and what each client did after a fault.
 
-Each view takes a whole batch, folds it into the latest state per row and touches every
-row once, so a flood of events costs one update per row per refresh, not one per event.
-All three are bounded.
+Sessions and Transfers take a whole batch of events at a time, fold it into the latest
+state per row and touch each row once (cell by cell), so a flood of events costs one
+update per row per refresh, not one per event. The Report table shows the client report's
+accounts, newest first.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
-
-from rich.highlighter import Highlighter
-from rich.text import Text
-from textual.widgets import DataTable, Log
 
 from ...engine import events as ev
 from ...engine.events import Event
-from ...engine.logline import format_event, visible
+from ...engine.logline import human_bytes
+from ...engine.report import Account
 from ...engine.sessions import SessionTracker
+from .tables import Cell, Column, FitTable, plain
 
-MAX_TRANSFERS = 200  # rows kept (up to EVICT_SLACK more between evictions)
-EVICT_SLACK = 50  # evict in bulk: removing rows one by one rebuilds the table's index each time
-MAX_LOG_LINES = 5000
-
-
-def plain(value: str) -> Text:
-    """Client text for a cell: shown as sent, never read as markup."""
-    return Text(visible(value), end="")
+OUTCOME_STYLES = {"recovered": "green", "accepted": "yellow", "not-recovered": "bold red",
+                  "pending": "dim"}
+REACTION_STYLES = {"gave-up": "red", "waiting": "dim", "verified": "yellow", "moved-on": "yellow"}
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
-def progress_bar(done: int, size: int, width: int = 10) -> str:
-    if size <= 0:
-        return "100%" if size == 0 else ""
-    frac = min(1.0, done / size)
-    filled = int(frac * width)
-    return "█" * filled + "░" * (width - filled) + f" {frac:4.0%}"
-
-
-class SessionTable(DataTable):
-    COLUMNS = ("#", "client", "user", "state", "command", "cwd")
+class SessionTable(FitTable):
+    COLUMNS = (
+        Column("#", "#", 3, 0),
+        Column("state", "state", 11, 0),
+        Column("user", "user", 8, 1),
+        Column("command", "command", 8, 2, grow=2),
+        Column("cwd", "cwd", 6, 3, grow=1, middle=True),
+        Column("client", "client", 15, 4, middle=True),
+    )
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", show_cursor=False, **kwargs)
-        self.border_title = "Sessions"
+        super().__init__("Sessions", **kwargs)
         self.tracker = SessionTracker()
-
-    def on_mount(self) -> None:
-        for name in self.COLUMNS:
-            self.add_column(name, key=name)
 
     def apply(self, batch: Iterable[Event]) -> None:
         touched, forgotten = self.tracker.apply(batch)
         for sid in sorted(touched):
             session = self.tracker.sessions[sid]
-            cells = {"#": str(sid), "client": plain(session.client), "user": plain(session.user),
-                     "state": session.state, "command": plain(session.command),
-                     "cwd": plain(session.cwd)}
-            key = str(sid)
-            if key in self.rows:
-                for column, value in cells.items():
-                    self.update_cell(key, column, value)
-            else:
-                self.add_row(*cells.values(), key=key)
-        for sid in forgotten:
-            if str(sid) in self.rows:
-                self.remove_row(str(sid))
+            self.put(str(sid), {
+                "#": (str(sid), ""), "client": plain(session.client), "user": plain(session.user),
+                "state": (session.state, "dim" if session.state == "closed" else ""),
+                "command": plain(session.command), "cwd": plain(session.cwd)})
+        if forgotten:
+            self.drop(str(sid) for sid in forgotten)
+
+    def session_at_cursor(self) -> int | None:
+        key = self.selected_key()
+        return int(key) if key else None
 
 
-class TransferTable(DataTable):
-    COLUMNS = ("#", "session", "dir", "file", "result", "bytes", "progress", "rate")
+class TransferTable(FitTable):
+    COLUMNS = (
+        Column("result", "result", 9, 0),
+        Column("file", "file", 12, 0, grow=1, want=44, middle=True),
+        Column("bytes", "bytes", 10, 1),
+        Column("done", "%", 4, 1),
+        Column("dir", "dir", 8, 2),
+        Column("rate", "rate", 12, 3),
+        Column("session", "#", 4, 4),
+    )
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", show_cursor=False, **kwargs)
-        self.border_title = "Transfers"
-        self.fired_rules: dict[int, str] = {}  # transfer id -> the rule that fired on it
-        self.shown: OrderedDict[str, dict] = OrderedDict()  # row key -> cells, oldest first
-
-    def on_mount(self) -> None:
-        for name in self.COLUMNS:
-            self.add_column(name, key=name)
+        super().__init__("Transfers", **kwargs)
+        self.rules: dict[int, tuple[str, bool]] = {}  # transfer id -> (the rule that acted, shaping)
+        self.sessions: dict[str, int] = {}  # row key -> session
 
     def apply(self, batch: Iterable[Event]) -> None:
         latest: dict[int, Event] = {}
         for event in batch:
             if event.kind in (ev.PROGRESS, ev.TRANSFER) and event.transfer:
-                latest[event.transfer] = event
+                if latest.get(event.transfer, event).kind != ev.TRANSFER:
+                    latest[event.transfer] = event
             elif event.kind == ev.FAULT and event.transfer:
-                self.fired_rules[event.transfer] = event.rule
+                self.rules[event.transfer] = (event.rule, event.shaping)
         for tid, event in latest.items():
-            self.show_transfer(tid, event)
-        if len(self.shown) > MAX_TRANSFERS + EVICT_SLACK:
-            while len(self.shown) > MAX_TRANSFERS:
-                self.shown.popitem(last=False)
-            self.clear()
-            for key, row in self.shown.items():
-                self.add_row(*row.values(), key=key)
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.show(tid, event)
 
-    def show_transfer(self, tid: int, event: Event) -> None:
+    def show(self, tid: int, event: Event) -> None:
         rate = event.bytes / event.elapsed if event.elapsed > 0 else 0
-        progress = progress_bar(event.bytes, event.size) if event.direction == "download" else ""
+        rule, shaping = self.rules.get(tid, ("", False))
         if event.kind == ev.TRANSFER:
-            rule = self.fired_rules.pop(tid, "")
+            self.rules.pop(tid, None)
             if event.code == 226:
-                result = Text("226", style="green")
-            elif rule:
-                result = Text(f"{event.code} ⚡ {rule}", style="bold red")
+                result: Cell = (f"226 ~ {rule}" if rule else "226", "green")
+            elif rule and not shaping:
+                result = (f"{event.code or 'none'} ⚡ {rule}", "bold red")
             else:
-                result = Text(str(event.code or "no reply"), style="yellow")
+                result = (str(event.code or "no reply"), "yellow")
         else:
-            result = Text("…", style="dim")
-        row = {
-            "#": str(tid), "session": f"#{event.session}", "dir": event.direction,
-            "file": plain(event.path), "result": result, "bytes": human_bytes(event.bytes),
-            "progress": progress, "rate": f"{human_bytes(rate)}/s" if rate else "",
-        }
+            result = (f"… ~ {rule}" if rule else "…", "magenta" if rule else "dim")
+        total = event.size if event.direction == "download" else -1
+        done = ""
+        if total > 0:
+            done = f"{min(100, event.bytes * 100 // total)}%"
+        elif total == 0 and event.kind == ev.TRANSFER:
+            done = "100%"
         key = str(tid)
-        if key in self.shown:
-            for column, value in row.items():
-                self.update_cell(key, column, value)
-            self.shown[key] = row
-        else:
-            follow = self.is_vertical_scroll_end
-            self.add_row(*row.values(), key=key)
-            self.shown[key] = row
-            if follow:  # tail the newest transfers unless the user scrolled up
-                self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.sessions[key] = event.session
+        self.put(key, {
+            "result": result, "file": plain(event.path), "bytes": (human_bytes(event.bytes), ""),
+            "done": (done, ""), "dir": (event.direction, ""),
+            "rate": (f"{human_bytes(rate)}/s" if rate else "", ""), "session": (f"#{event.session}", "")})
+
+    def session_at_cursor(self) -> int | None:
+        key = self.selected_key()
+        return self.sessions.get(key) if key else None
 
 
-class FaultHighlighter(Highlighter):
-    """Fired faults stand out; other error replies are tinted."""
+class ReportTable(FitTable):
+    """The client report: one row per fault, newest at the top."""
 
-    def highlight(self, text: Text) -> None:
-        plain = text.plain
-        if " FAULT " in plain:
-            text.stylize("bold white on dark_red")
-        elif " ERROR " in plain:
-            text.stylize("bold red")
-        elif " -> 4" in plain or " -> 5" in plain:
-            text.stylize("yellow")
-        elif " <- " in plain:
-            text.stylize("cyan")
+    COLUMNS = (
+        Column("reaction", "reaction", 11, 0),
+        Column("outcome", "outcome", 13, 0),
+        Column("fault", "fault", 16, 0, grow=1, want=40, middle=True),
+        Column("attempts", "tries", 5, 1),
+        Column("session", "#", 4, 2),
+        Column("rule", "rule", 5, 3),
+    )
+    MAX_ROWS = 500
 
-
-class EventLog(Log):
     def __init__(self, **kwargs) -> None:
-        super().__init__(highlight=True, max_lines=MAX_LOG_LINES, **kwargs)
-        self.highlighter = FaultHighlighter()
-        self.border_title = "Log"
+        super().__init__("Client report", **kwargs)
+        self.following = False  # newest first: nothing to follow
+        self.accounts: dict[str, Account] = {}
 
-    def apply(self, batch: Iterable[Event]) -> None:
-        lines = [line for line in map(format_event, batch) if line]
-        if lines:
-            self.write_lines(lines)
+    def show_report(self, accounts: Iterable[Account]) -> None:
+        """The accounts as they stand; changed rows are redrawn, new ones go on top."""
+        accounts = list(accounts)[-self.MAX_ROWS:]
+        new = [a for a in accounts if str(a.seq) not in self.cells]
+        for account in accounts:
+            self.accounts[str(account.seq)] = account
+            if str(account.seq) in self.cells:
+                self.put(str(account.seq), self.cells_of(account))
+        if new:
+            selected = self.selected_key()
+            rows = {str(a.seq): self.cells_of(a) for a in reversed(new)}
+            rows.update(self.cells)
+            self.cells.clear()
+            self.cells.update(rows)
+            self.redraw()
+            self.restore(selected or str(accounts[-1].seq))
+
+    @staticmethod
+    def cells_of(account: Account) -> dict[str, Cell]:
+        code = account.code if account.code is not None else account.action
+        what = f"{account.command} {account.path}".strip() or account.point
+        return {
+            "reaction": (account.reaction, REACTION_STYLES.get(account.reaction, "")),
+            "outcome": (account.outcome, OUTCOME_STYLES.get(account.outcome, "")),
+            "fault": plain(f"{account.point} {what} → {code}"),
+            "attempts": (str(account.attempts), ""), "session": (f"#{account.session}", ""),
+            "rule": (account.rule, "")}
+
+    def account_at_cursor(self) -> Account | None:
+        key = self.selected_key()
+        return self.accounts.get(key) if key else None
+
+    def session_at_cursor(self) -> int | None:
+        account = self.account_at_cursor()
+        return account.session if account else None

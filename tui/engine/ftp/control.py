@@ -31,9 +31,11 @@ from ..points import CMD_PREFIX, COMMAND, COMMAND_POINTS, COMPLETION_POINTS
 from ..rules import Rule
 from . import internals
 from .data import FaultDTPMixin
+from .filesystem import FaultFS
 
 MAX_ARG_LEN = 200  # longer command arguments and reply texts are cut in events
 MAX_LINE = 2048  # the longest command line pyftpdlib accepts
+MAX_REPLY_LINES = 100  # lines of a multi-line reply kept in its event
 
 log = logging.getLogger("pyftpdlib")
 
@@ -41,14 +43,15 @@ log = logging.getLogger("pyftpdlib")
 class FaultControlMixin:
     """Control channel side of the faults; mixed in before FTPHandler or TLS_FTPHandler.
 
-    ``board``, ``bus``, ``session_ids`` and ``transfer_ids`` are set per server on a
-    subclass made by FaultServer, so several servers can live in one process.
+    ``board``, ``bus``, ``session_ids``, ``transfer_ids`` and ``running`` are set per server
+    on a subclass made by FaultServer, so several servers can live in one process.
     """
 
     board: FaultBoard
     bus: EventBus
     session_ids: itertools.count
     transfer_ids: itertools.count
+    running: set  # the server's data channels whose transfer is under way
     session_id = 0
     transfer_cmd = ""  # the last transfer command, its argument and its REST offset
     transfer_path = ""
@@ -56,13 +59,16 @@ class FaultControlMixin:
     frozen = False  # a stall fired: the session never answers again
     discarding_line = False
     held: list[bytes | None] | None = None  # lines read while a delayed answer is pending
+    reply_lines: tuple[str, ...] = ()  # lines of a multi-line reply pushed before its last
+    responding = False
 
     def emit(self, kind: str, **fields) -> None:
         self.bus.emit(kind, self.session_id, **fields)
 
     def fault(self, rule: Rule, about: dict, action: str = "") -> None:
-        self.emit(ev.FAULT, rule=rule.id, point=rule.point, code=rule.reply_code or 0,
+        self.emit(ev.FAULT, rule=rule.id, point=rule.point, code=rule.reply_code,
                   message=rule.text, action=action or rule.describe_action(),
+                  shaping=rule.shapes_only and not action,
                   command=about.get("command", ""), path=about.get("path", ""),
                   transfer=about.get("transfer", 0))
 
@@ -77,6 +83,14 @@ class FaultControlMixin:
 
     def on_login_failed(self, username: str, password: str) -> None:
         self.emit(ev.LOGIN, user=username, ok=False)
+
+    def on_file_received(self, file: str) -> None:
+        final = self.fs.final_name(file) if self.fs is not None else file
+        if final != file:  # a whole upload under its partial name: now under its own
+            try:
+                os.replace(file, final)
+            except OSError as err:
+                self.emit(ev.ERROR, message=f"cannot rename {file} to {final}: {err.strerror}")
 
     def close(self) -> None:
         was_open = not internals.closed(self) and self.session_id
@@ -112,6 +126,7 @@ class FaultControlMixin:
         if self.discarding_line:
             self.discarding_line = False
             internals.reset_idle_timer(self)
+            self.emit(ev.COMMAND, command="", arg=f"(a line over {MAX_LINE} bytes, discarded)")
             self.respond_w_warning("500 Command too long.")
             return
         super().found_terminator()
@@ -123,6 +138,9 @@ class FaultControlMixin:
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
         shown = "******" if cmd == "PASS" else arg[:MAX_ARG_LEN]
         self.emit(ev.COMMAND, command=cmd[:MAX_ARG_LEN], arg=shown)
+        if "\x00" in arg and cmd in self.proto_cmds:  # the file system would fail on it: no reply
+            self.respond("501 Syntax error: a NUL character in the argument.")
+            return
         if (self.authenticated and not arg and cmd[-4:] == "STAT"
                 and (cmd == "STAT" or cmd not in self.proto_cmds)):
             # pyftpdlib runs a bare STAT itself, past process_command: cmd:STAT must see it
@@ -131,11 +149,23 @@ class FaultControlMixin:
             return
         super().pre_process_command(line, cmd, arg)
 
+    def push(self, data: str) -> None:
+        if not self.responding:  # pyftpdlib pushes the first lines of a multi-line reply
+            self.reply_lines = (*self.reply_lines, *data.splitlines())[:MAX_REPLY_LINES]
+        super().push(data)
+
     def respond(self, resp: str, logfun=log.debug) -> None:
-        super().respond(resp, logfun=logfun)
+        """Every reply passes here (the last line of a multi-line one): its event."""
+        self.responding = True
+        try:
+            super().respond(resp, logfun=logfun)
+        finally:
+            self.responding = False
+        lines, self.reply_lines = self.reply_lines, ()
         code = int(resp[:3]) if resp[:3].isdigit() else 0
         cwd = self.fs.cwd if self.fs is not None else ""
-        self.emit(ev.REPLY, code=code, message=resp[4:4 + MAX_ARG_LEN], cwd=cwd)
+        self.emit(ev.REPLY, code=code, message=resp[4:4 + MAX_ARG_LEN], cwd=cwd,
+                  lines=tuple(line[:MAX_ARG_LEN] for line in lines))
 
     # --- command faults
 
@@ -160,6 +190,8 @@ class FaultControlMixin:
     def command_fault(self, rule: Rule, cmd: str, path: str, run: Callable[[], None]) -> None:
         self.fault(rule, {"command": cmd, "path": path})
         reply = rule.reply
+        if cmd == "PASS" and reply is not None:  # a refused login is a failed login
+            self.emit(ev.LOGIN, user=self.username, ok=False)
         if reply is not None and (rule.kind != COMMAND or cmd in COMPLETION_POINTS):
             self.drop_data_connection()  # a refused transfer: no data moves
             internals.set_restart_position(self, 0)  # and its REST is used up, as it would be
@@ -246,3 +278,4 @@ class FaultDTPHandler(FaultDTPMixin, DTPHandler):
 
 class FaultFTPHandler(FaultControlMixin, FTPHandler):
     dtp_handler = FaultDTPHandler
+    abstracted_fs = FaultFS

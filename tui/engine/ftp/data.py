@@ -57,7 +57,7 @@ class FaultDTPMixin:
         file = self.file_obj
         path = file.name if file is not None else channel.transfer_path
         if channel.fs is not None and path:
-            path = channel.fs.fs2ftp(path)
+            path = channel.fs.fs2ftp(channel.fs.final_name(path))
         offset, size = channel.transfer_offset, -1
         if file is not None and point == "upload":
             try:  # where this upload starts writing: past the old content for APPE or REST
@@ -68,10 +68,16 @@ class FaultDTPMixin:
             size = max(0, os.fstat(file.fileno()).st_size - offset)
         self.transfer = transfer = Transfer(next(channel.transfer_ids), command, path, point,
                                             channel.username, offset, size)
+        channel.running.add(self)
         if command in COMPLETION_POINTS:
             rate_rule = transfer.plan(channel.board)
             if rate_rule is not None:
                 channel.fault(rate_rule, transfer.about())
+        self.report_progress()  # the transfer shows as soon as it starts
+
+    def report_progress(self) -> None:
+        self.cmd_channel.emit(ev.PROGRESS, bytes=self.get_transmitted_bytes(),
+                              elapsed=round(self.get_elapsed_time(), 3), **self.transfer.about())
 
     def use_sendfile(self) -> bool:
         if self.transfer is not None and self.transfer.rate:
@@ -218,6 +224,7 @@ class FaultDTPMixin:
             super().close()
             return
         channel = self.cmd_channel
+        channel.running.discard(self)
         normal = internals.pending_reply(self)
         rule, fired_now = transfer.ending(channel.board, normal)
         answer = normal
@@ -227,6 +234,8 @@ class FaultDTPMixin:
             answer = None if rule.stall or rule.reset else rule.reply or normal
             if not rule.keep and self.receive:
                 self.remove_upload()
+            if answer is None or not answer.startswith("2"):
+                self.transfer_finished = False  # pyftpdlib then calls the "incomplete" hooks
             internals.clear_reply(self)  # the control channel delivers the answer
         # after a QUIT during the transfer pyftpdlib would close the session before the
         # answer went out: deliver() closes it once the answer is out instead
@@ -239,7 +248,7 @@ class FaultDTPMixin:
             channel.deliver(rule, lambda: answer and channel.respond(answer))
         channel.emit(ev.TRANSFER, bytes=self.get_transmitted_bytes(),
                      elapsed=round(self.get_elapsed_time(), 3),
-                     code=int(answer[:3]) if answer else 0, **transfer.about())
+                     code=int(answer[:3]) if answer else None, **transfer.about())
 
     def remove_upload(self) -> None:
         """keep=no: what this upload wrote is gone before the reply goes out (the file,

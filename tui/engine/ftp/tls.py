@@ -81,11 +81,13 @@ def tls_handler() -> type:
 
     from .control import FaultControlMixin
     from .data import FaultDTPMixin
+    from .filesystem import FaultFS
 
     class FaultTLSDTPHandler(FaultDTPMixin, TLS_DTPHandler):
         pass
 
     class FaultTLSFTPHandler(FaultControlMixin, TLS_FTPHandler):
         dtp_handler = FaultTLSDTPHandler
+        abstracted_fs = FaultFS
 
     return FaultTLSFTPHandler
