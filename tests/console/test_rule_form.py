@@ -95,6 +95,28 @@ async def test_the_pickers_write_into_the_line(console):
         assert reply.startswith("550 ")
 
 
+async def test_the_pickers_follow_the_line_and_lead_to_the_next_choice(console):
+    async with console.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        points, codes = (form(console).query_one(f"#{name}-picker", Select) for name in ("point", "code"))
+        await type_line(pilot, "download=451,times=2")
+        assert (points.value, codes.value) == ("download", 451)  # typing shows in the pickers
+        await type_line(pilot, "cmd:CWD=550")  # not a point of the picker: it goes blank
+        assert (points.value, codes.value) == (Select.NULL, 550)
+        assert form(console).query_one("#spec").value == "cmd:CWD=550"  # and the line is untouched
+        await type_line(pilot, "upload")
+        points.focus()
+        points.value = "list"  # picking a point: the code picker comes next
+        await pilot.pause()
+        assert form(console).focused is codes
+        assert form(console).query_one("#spec").value == "list"
+        codes.value = 450
+        await pilot.pause()
+        assert form(console).focused is form(console).query_one("#spec")
+        await pilot.press("enter")
+        assert [r.spec for r in console.server.board.rules()] == ["list=450"]
+
+
 async def test_e_edits_the_focused_rule(console):
     server = console.server
     async with console.run_test(size=SIZE) as pilot:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ftplib
 import io
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -16,52 +15,10 @@ from dataclasses import replace
 import pytest
 
 from tests.support.servers import DEADLINE, PASSWORD, USER, wait_until
+from tests.support.tmux import TmuxConsole
 from tui.engine.server import FaultServer
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-
-
-class TmuxConsole:
-    def __init__(self, tmp_path, port: int, python: tuple[str, ...] = ("-m", "tui")) -> None:
-        self.socket = f"ftpfault-test-{os.getpid()}-{port}"
-        self.status_file = tmp_path / "exit-status"
-        command = " ".join(shlex.quote(a) for a in (
-            sys.executable, *python, "--port", str(port), "--root", str(tmp_path / "root")))
-        script = f"{command}; echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
-        self.tmux("new-session", "-d", "-x", "140", "-y", "40", script)
-
-    def tmux(self, *args: str) -> str:
-        result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                                text=True, timeout=DEADLINE)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p")
-
-    def wait_for(self, text: str) -> str:
-        last = ""
-
-        def shown():
-            nonlocal last
-            last = self.screen()
-            return text in last and last
-
-        try:
-            return wait_until(shown, what=f"{text!r} on the screen")
-        except BaseException:
-            print(f"--- the screen was:\n{last}")
-            raise
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", *keys)
-
-    def exit_status(self) -> int:
-        return int(wait_until(lambda: self.status_file.exists() and self.status_file.read_text().strip(),
-                              what="the console to exit"))
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=DEADLINE)
 
 
 @pytest.fixture

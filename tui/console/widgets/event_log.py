@@ -120,7 +120,8 @@ class EventLog(Log):
         finally:
             self.moving = False
         self.hit = -1
-        self.set_following(True)
+        self.following = True
+        self.show_state()
         self.keep_following()
 
     def search(self, term: str, forward: bool = True) -> bool:

@@ -122,10 +122,11 @@ class ReportTable(FitTable):
         Column("rule", "rule", 5, 3),
     )
     MAX_ROWS = 500
+    NEWEST_FIRST = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__("Client report", **kwargs)
-        self.following = False  # newest first: nothing to follow
+        self.following = False  # the newest is on top: the cursor stays where the user put it
         self.accounts: dict[str, Account] = {}
 
     def show_report(self, accounts: Iterable[Account]) -> None:
@@ -143,7 +144,7 @@ class ReportTable(FitTable):
             self.cells.clear()
             self.cells.update(rows)
             self.redraw()
-            self.restore(selected or str(accounts[-1].seq))
+            self.restore(selected)
 
     @staticmethod
     def cells_of(account: Account) -> dict[str, Cell]:

@@ -85,6 +85,21 @@ class RuleForm(ModalScreen[Rule | None]):
         else:
             verdict.update(f"[b green]✓[/] {describe(self.parsed)}")
         self.query_one("#save", Button).disabled = self.parsed is None
+        self.show_in_pickers(text)
+
+    def show_in_pickers(self, text: str) -> None:
+        """The pickers say what the line says (typing is not picking: no Changed messages)."""
+        head = _HEAD.match(text.strip())
+        point = (head["point"] or "").strip().lower()
+        code = (head["code"] or "=")[1:].split(":")[0].strip()
+        with self.prevent(Select.Changed):
+            for picker, value, offered in (
+                    (self.query_one("#point-picker", Select), point, POINTS),
+                    (self.query_one("#code-picker", Select), int(code) if code.isdigit() else None,
+                     STANDARD_MESSAGES)):
+                wanted = value if value in offered else Select.NULL
+                if picker.value != wanted:
+                    picker.value = wanted
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.check(event.value)
@@ -100,9 +115,10 @@ class RuleForm(ModalScreen[Rule | None]):
         spec = self.query_one("#spec", Input)
         if event.select.id == "point-picker":
             spec.value = with_point(spec.value, str(event.value))
+            self.query_one("#code-picker", Select).focus()  # the next choice: its code
         else:
             spec.value = with_code(spec.value, int(event.value))
-        spec.focus()
+            spec.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

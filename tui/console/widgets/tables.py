@@ -93,6 +93,7 @@ class FitTable(DataTable):
 
     COLUMNS: tuple[Column, ...] = ()
     MAX_ROWS = 200
+    NEWEST_FIRST = False  # new rows go on top (the report) rather than at the bottom
     BINDINGS = [
         Binding("end", "follow", "Follow", show=False),
         Binding("home", "first", "First", show=False),
@@ -182,7 +183,7 @@ class FitTable(DataTable):
         if not self.row_count:
             return
         if self.following or key is None or key not in self.rows:
-            self.to_row(self.row_count - 1)
+            self.to_row(0 if self.NEWEST_FIRST else self.row_count - 1)
         else:
             self.to_row(self.get_row_index(key))
 
@@ -197,7 +198,7 @@ class FitTable(DataTable):
 
     def watch_cursor_coordinate(self, old, new) -> None:
         super().watch_cursor_coordinate(old, new)
-        if not self.moving and new.row < old.row:  # the user went back: stop following
+        if not self.moving and new.row < old.row and not self.NEWEST_FIRST:  # went back: pause
             self.set_following(False)
 
     def action_follow(self) -> None:
@@ -215,7 +216,10 @@ class FitTable(DataTable):
 
     def show_title(self) -> None:
         self.border_title = self.title
-        self.border_subtitle = "" if self.following else "paused · End follows"
+        if self.NEWEST_FIRST:
+            self.border_subtitle = "newest first · Enter: transcript"
+        else:
+            self.border_subtitle = "" if self.following else "paused · End follows"
 
 
 def plain(value: str, style: str = "") -> Cell:
