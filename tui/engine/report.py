@@ -49,6 +49,10 @@ LISTINGS = frozenset(("LIST", "NLST", "MLSD"))
 DATA_COMMANDS = frozenset(("PASV", "EPSV", "PORT", "EPRT"))
 TRANSFERS = UPLOADS | LISTINGS | {"RETR"}
 CHECKS = frozenset(("SIZE", "MDTM", "MLST", "STAT"))
+# What a client sends to set a session up or keep it alive: not "going on with other work".
+ROUTINE = frozenset(("USER", "PASS", "ACCT", "AUTH", "PBSZ", "PROT", "CCC", "FEAT", "SYST", "OPTS",
+                     "TYPE", "MODE", "STRU", "PWD", "XPWD", "CWD", "XCWD", "CDUP", "XCUP", "NOOP",
+                     "HELP", "CLNT", "REST", ""))
 PATH_ARGUMENT = TRANSFERS | CHECKS | frozenset(("DELE", "CWD", "XCWD", "MKD", "XMKD", "RMD", "XRMD",
                                                 "RNFR", "RNTO", "MFMT", "SITE CHMOD"))
 
@@ -322,6 +326,8 @@ class ClientReport:
         elif exchange.command == "QUIT":
             watch.quit = True
             watch.after_check = bool(watch.checks)
+        elif exchange.command in ROUTINE:
+            pass
         else:
             watch.carried_on += 1
             if watch.checks:
