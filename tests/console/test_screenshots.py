@@ -19,7 +19,7 @@ async def test_generator_draws_the_console_mid_session(tmp_path):
     svg = out.read_text()
     assert svg.startswith("<svg")
     text = svg.replace("&#160;", " ")
-    for seen in ("ARMED", "FAULT", "451", "426", "/dataset.csv", "Upload", "Client report",
+    for seen in ("ARMED", "⚡", "451", "426", "/dataset.csv", "Upload", "Client report",
                  "retried", "resumed", "recovered"):
         assert seen in text, seen
 
