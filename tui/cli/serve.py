@@ -75,10 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Run a real FTP server inside a terminal console and break it on purpose, "
-            "live: arm a fault with one key and the next upload or download ends in "
-            "425/426/450/451/452 instead of 226. 'ftpfault ctl --help' drives a running "
-            "one from scripts."
+            "Run a real FTP server inside a terminal console and break it on purpose, live:\n"
+            "arm a fault with one key and the next upload or download ends in 451 instead of\n"
+            "226; the client report says what your client did about it.\n\n"
+            "  ftpfault ctl --help      drive a running one from scripts (the control API)\n"
+            "  ftpfault report --help   what the clients did, read from a journal"
         ),
         epilog=_epilog(),
     )

@@ -185,7 +185,9 @@ class Settings:
     user: str = setting("testuser", TEXT, "login name")
     password: str = setting("testpass", TEXT, "password")
     perm: str = setting(ALL_PERMISSIONS, PERMISSIONS,
-                        "the account's permissions (pyftpdlib letters; default: all of them)",
+                        "the account's permissions, as pyftpdlib's letters (e: cd, l: list, r: "
+                        "retrieve, a: append, d: delete, f: rename, m: mkdir, w: store, M: chmod, "
+                        "T: mtime)",
                         "LETTERS")
     passive_ports: range | None = setting(DEFAULT_PASSIVE_PORTS, PORT_RANGE,
                                           "ports used for passive data connections", "LOW-HIGH")
