@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,16 +56,21 @@ class Stream:
             self.emit("reply", sid, code=code, message=message, cwd=cwd)
 
     def transfer(self, sid: int, command: str, path: str, code: int | None, nbytes: int = 1000,
-                 size: int = -1, offset: int = 0, fault: dict | None = None) -> None:
-        """STOR/RETR/LIST: 150, the data, maybe a fault at the end, the final reply."""
+                 size: int = -1, offset: int = 0, fault: dict | None = None,
+                 reply_waits: bool = False) -> None:
+        """STOR/RETR/LIST: 150, the data, maybe a fault at the end, the final reply and then
+        the transfer event, as the server sends them; ``reply_waits``: the transfer event
+        first (a reply held back, as for a cut download, or none at all)."""
         self.emit("command", sid, command=command, arg=path)
         self.emit("reply", sid, code=150, message="opening")
         if fault is not None:
             self.emit("fault", sid, command=command, path=path, **fault)
         direction = {"STOR": "upload", "APPE": "upload", "RETR": "download"}.get(command, "list")
+        if code is not None and not reply_waits:
+            self.emit("reply", sid, code=code, message="done")
         self.emit("transfer", sid, command=command, path=path, direction=direction, bytes=nbytes,
                   size=size, offset=offset, code=code)
-        if code is not None:
+        if code is not None and reply_waits:
             self.emit("reply", sid, code=code, message="done")
 
     def close(self, sid: int, quit: bool = True) -> None:
@@ -311,12 +317,31 @@ def test_a_stall_then_the_clients_own_timeout():
     assert "closed the connection 5.00 s after LIST / got no answer (its timeout)" in a.sentence
 
 
-def test_every_byte_sent_before_a_download_fault_is_said_not_guessed():
+@pytest.mark.parametrize("reply_waits", [False, True], ids=["reply-first", "transfer-first"])
+def test_every_byte_sent_before_a_download_fault_is_said_not_guessed(reply_waits):
+    """curl against download=451: the server sends the 451, then reports the transfer's
+    bytes; the report read them only when they came first, and said nothing."""
     s = Stream()
     sid = s.connect()
-    s.transfer(sid, "RETR", "/d.bin", 451, nbytes=1000, size=1000, fault=fault("download"))
+    s.transfer(sid, "RETR", "/d.bin", 451, nbytes=1000, size=1000, fault=fault("download"),
+               reply_waits=reply_waits)
     s.close(sid)
     assert "every byte had been sent before the 451" in only(s.report()).sentence
+
+
+def test_the_bytes_of_a_successful_attempt_count_though_they_come_after_its_reply():
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "STOR", "/a.bin", 451, nbytes=5000, fault=fault("upload"))
+    s.transfer(sid, "STOR", "/a.bin", 226, nbytes=5000)
+    a = only(s.report(final=False))
+    assert (a.outcome, a.settled, a.bytes_again) == (RECOVERED, True, 5000)
+    cut = s.events[:-1]  # a journal that ends between the 226 and its transfer event
+    report = ClientReport()
+    report.apply(cut)
+    assert only(report.snapshot()).outcome == PENDING
+    report.close()
+    assert (only(report.snapshot()).outcome, only(report.snapshot()).bytes_again) == (RECOVERED, 0)
 
 
 def test_runs_in_one_journal_are_kept_apart():

@@ -10,6 +10,8 @@ How it reads a client from events alone:
 - Every command gets exactly one final reply, so per session the commands and their
   final replies pair up in order: each pair is an ``Exchange`` (a transfer's bytes and
   REST offset included). Paths are resolved against the session's directory at the time.
+  The server reports a transfer's bytes just after its final reply (before it, when the
+  reply waits), so an exchange that moved data is complete only with both.
 - An *attempt* is a later exchange that tries the faulted thing again: a STOR/APPE/STOU of
   the same path after an upload fault, a RETR after a download fault, a listing of the
   same directory, a PASS after a login fault, any data command after a data fault, the same
@@ -67,6 +69,7 @@ class Exchange:
     code: int | None = None
     message: str = ""
     done: float | None = None  # when the final reply came
+    data: bool = False  # a 1xx came: data moved, and a transfer event will say how much
     bytes: int | None = None  # a transfer's bytes, when data moved
     size: int = -1  # what a download had to send
 
@@ -82,6 +85,7 @@ class _Session:
     closed: bool = False
     quit: bool = False
     pending: deque = field(default_factory=deque)
+    unfinished: Exchange | None = None  # replied to, its transfer event still to come
 
 
 @dataclass
@@ -179,7 +183,7 @@ class ClientReport:
             self._last_time = max(self._last_time, event.time)
             kind = event.kind
             if kind == ev.RUN:
-                settled += self._close_windows(None)
+                settled += self.close()
                 self._sessions.clear()
                 self._run = event.run
                 continue
@@ -193,16 +197,15 @@ class ClientReport:
             elif session is None or session.closed:
                 continue
             elif kind == ev.COMMAND:
+                settled += self._finish_transfer(session)
                 self._command(session, event)
             elif kind == ev.REPLY:
                 if event.code is not None and event.code >= 200:
                     settled += self._reply(session, event)
+                elif session.pending and session.pending[0] is not None:
+                    session.pending[0].data = True
             elif kind == ev.TRANSFER:
-                if session.pending and session.pending[0] is not None:
-                    exchange = session.pending[0]
-                    exchange.bytes, exchange.size = event.bytes, event.size
-                    if event.offset:
-                        exchange.offset = event.offset
+                settled += self._transfer(session, event)
             elif kind == ev.LOGIN:
                 if event.ok:
                     session.user = event.user
@@ -213,7 +216,10 @@ class ClientReport:
 
     def close(self) -> list[Account]:
         """The journal ended or the server stopped: every window closes."""
-        return self._close_windows(None)
+        settled = []
+        for session in self._sessions.values():  # a journal cut between a reply and its transfer
+            settled += self._finish_transfer(session)
+        return settled + self._close_windows(None)
 
     def tick(self, now: float) -> list[Account]:
         """Live: close the windows that have passed by ``now``."""
@@ -257,7 +263,27 @@ class ClientReport:
         exchange.code, exchange.message, exchange.done = event.code, event.message, event.time
         if exchange.command == "REST" and event.code == 350 and exchange.arg.isdigit():
             session.rest = int(exchange.arg)
+        if exchange.data and exchange.bytes is None:
+            session.unfinished = exchange  # complete once its transfer event says what moved
+            return []
         return self._completed(session, exchange)
+
+    def _transfer(self, session: _Session, event: Event) -> list[Account]:
+        """A transfer's bytes: for the exchange just replied to, or the one still waiting."""
+        waiting = session.pending[0] if session.pending else None
+        exchange = session.unfinished or waiting
+        if exchange is None or exchange.command != event.command:
+            return []
+        exchange.bytes, exchange.size = event.bytes, event.size
+        if event.offset:
+            exchange.offset = event.offset
+        return self._finish_transfer(session) if exchange is session.unfinished else []
+
+    def _finish_transfer(self, session: _Session) -> list[Account]:
+        """Complete the exchange replied to before its transfer event (the event came, or
+        the session went on without it)."""
+        exchange, session.unfinished = session.unfinished, None
+        return self._completed(session, exchange) if exchange is not None else []
 
     def _fault(self, session: _Session | None, event: Event) -> None:
         """(``session`` None: a journal that began after the session did.)"""
@@ -329,7 +355,7 @@ class ClientReport:
         return False
 
     def _close_session(self, session: _Session, when: float) -> list[Account]:
-        settled = []
+        settled = self._finish_transfer(session)
         while session.pending:  # what never got a reply
             exchange = session.pending.popleft()
             if exchange is not None:
