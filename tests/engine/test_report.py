@@ -172,6 +172,20 @@ def test_a_size_check_that_goes_on_verified_and_hid_the_fault():
                           "the 451 was hidden.")
 
 
+def test_a_date_asked_after_a_cut_download_is_not_a_check():
+    """tnftp after download=426,after=100000: MDTM (to date its copy), QUIT, exit 0 with
+    100000 of 300000 bytes. It checked nothing; it went on with a short file."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "RETR", "/d.bin", 426, nbytes=100000, size=300000,
+               fault=fault("download", 426, action="cut after 100000 B"))
+    s.cmd(sid, "MDTM", "d.bin", 213, message="20260101000000")
+    s.close(sid)
+    a = only(s.report())
+    assert (a.reaction, a.outcome) == (MOVED_ON, NOT_RECOVERED)
+    assert "went on (1 other command) without trying RETR /d.bin again or checking it" in a.sentence
+
+
 def test_a_new_connection_that_retries_reconnected():
     s = Stream()
     first = s.connect()

@@ -50,9 +50,11 @@ UPLOADS = frozenset(("STOR", "APPE", "STOU"))
 LISTINGS = frozenset(("LIST", "NLST", "MLSD"))
 DATA_COMMANDS = frozenset(("PASV", "EPSV", "PORT", "EPRT"))
 TRANSFERS = UPLOADS | LISTINGS | {"RETR"}
-CHECKS = frozenset(("SIZE", "MDTM", "MLST", "STAT"))
-PATH_ARGUMENT = TRANSFERS | CHECKS | frozenset(("DELE", "CWD", "XCWD", "MKD", "XMKD", "RMD", "XRMD",
-                                                "RNFR", "RNTO", "MFMT", "SITE CHMOD"))
+# What shows how much of a file is there. Not MDTM: it only says when, and tnftp asks it
+# after every download, whole or cut short, to date its copy.
+CHECKS = frozenset(("SIZE", "MLST", "STAT"))
+PATH_ARGUMENT = TRANSFERS | CHECKS | frozenset(("MDTM", "DELE", "CWD", "XCWD", "MKD", "XMKD", "RMD",
+                                                "XRMD", "RNFR", "RNTO", "MFMT", "SITE CHMOD"))
 
 
 @dataclass
@@ -434,7 +436,7 @@ def is_attempt(account: Account, exchange: Exchange) -> bool:
 
 
 def is_check(account: Account, exchange: Exchange) -> bool:
-    """Whether an exchange looks at the faulted file (its size, date, listing)."""
+    """Whether an exchange looks at how much of the faulted file is there (its size, a listing)."""
     if not account.path or account.point in ("login", "data"):
         return False
     if exchange.command in CHECKS:
