@@ -237,6 +237,18 @@ def test_a_passive_mode_fallback_fell_back():
     assert "fell back from EPSV to PASV" in a.sentence
 
 
+def test_a_fallback_to_long_passive_mode_fell_back():
+    """inetutils ftp after data=425 on PASV: LPSV, which the server does not know, then QUIT."""
+    s = Stream()
+    sid = s.connect()
+    s.cmd(sid, "PASV", "", 425, fault=fault("data", 425))
+    s.cmd(sid, "LPSV", "", 500)
+    s.close(sid)
+    a = only(s.report())
+    assert (a.reaction, a.outcome, a.attempts) == (FELL_BACK, NOT_RECOVERED, 1)
+    assert "fell back from PASV to LPSV on the same connection" in a.sentence
+
+
 def test_a_data_fault_retried_with_the_same_command_is_a_retry():
     s = Stream()
     sid = s.connect()

@@ -48,7 +48,8 @@ OUTCOMES = (RECOVERED, ACCEPTED, NOT_RECOVERED, PENDING)
 
 UPLOADS = frozenset(("STOR", "APPE", "STOU"))
 LISTINGS = frozenset(("LIST", "NLST", "MLSD"))
-DATA_COMMANDS = frozenset(("PASV", "EPSV", "PORT", "EPRT"))
+# LPSV and LPRT (RFC 1639): inetutils ftp tries LPSV when PASV fails
+DATA_COMMANDS = frozenset(("PASV", "EPSV", "PORT", "EPRT", "LPSV", "LPRT"))
 TRANSFERS = UPLOADS | LISTINGS | {"RETR"}
 # What shows how much of a file is there. Not MDTM: it only says when, and tnftp asks it
 # after every download, whole or cut short, to date its copy.
