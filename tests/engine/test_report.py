@@ -332,7 +332,9 @@ def test_a_shaping_rule_whose_reply_succeeded_is_recovered_at_once():
     assert "did not fail NOOP" in a.sentence
 
 
-def test_a_stall_then_the_clients_own_timeout():
+def test_a_stall_then_the_clients_own_timeout_or_a_kill():
+    """inetutils ftp has no timeout: killed after 40 s, it looked like a client timing out.
+    The journal cannot tell the two apart, and the sentence says so."""
     s = Stream()
     sid = s.connect()
     s.cmd(sid, "LIST", "", None, fault=fault("list-start", None, action="never answer"))
@@ -340,7 +342,44 @@ def test_a_stall_then_the_clients_own_timeout():
     s.close(sid, quit=False)
     a = only(s.report())
     assert (a.reaction, a.outcome, a.code) == (GAVE_UP, NOT_RECOVERED, None)
-    assert "closed the connection 5.00 s after LIST / got no answer (its timeout)" in a.sentence
+    assert a.sentence == ("testuser@127.0.0.1 closed the connection 5.00 s after LIST / got no "
+                          "answer (its own timeout, or it was stopped: the journal cannot tell) "
+                          "and did not try again.")
+
+
+def test_logging_in_again_after_a_stall_is_not_going_on():
+    """lftp after download,stall on a file it had whole: its timeout, a new session, FEAT,
+    USER, PASS, OPTS, QUIT, exit 0. The report said moved-on (4 other commands)."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "RETR", "/d.bin", None, nbytes=1000, size=1000,
+               fault=fault("download", None, action="never answer"))
+    s.wait(5.0)
+    s.close(sid, quit=False)
+    again = s.connect()
+    s.cmd(again, "OPTS", "UTF8 ON")
+    s.close(again)
+    a = only(s.report())
+    assert (a.reaction, a.outcome) == (GAVE_UP, NOT_RECOVERED)
+    assert ("got no answer (its own timeout, or it was stopped: the journal cannot tell), came back "
+            "on a new connection and did not try again (every byte had been sent") in a.sentence
+
+
+@pytest.mark.parametrize(("action", "code"), [("reply 421, hang up", 421), ("TCP reset", None)])
+def test_a_fault_that_hangs_up_is_the_servers_end_of_the_session(action, code):
+    """wget, tnftp, curl without --retry after login=421,drop: they do not come back. A
+    reset is no stall either (curl -T against upload,reset: 'got no answer' after 0.00 s)."""
+    s = Stream()
+    s.sessions += 1
+    sid = s.sessions
+    s.emit("session.open", sid, address="127.0.0.1:5000")
+    s.emit("reply", sid, code=220)
+    s.cmd(sid, "USER", "testuser", 331)
+    s.cmd(sid, "PASS", "******", code, fault=fault("login", code, action=action))
+    s.emit("session.close", sid)
+    a = only(s.report())
+    assert (a.reaction, a.outcome) == (GAVE_UP, NOT_RECOVERED)
+    assert a.sentence == f"testuser@127.0.0.1 was cut off after PASS ({action}) and did not come back."
 
 
 @pytest.mark.parametrize("reply_waits", [False, True], ids=["reply-first", "transfer-first"])

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, fields, replace
 from . import events as ev
 from .events import Event
 from .logline import clock
+from .rules import OPTIONS
 from .settings import DEFAULT_REPORT_WINDOW
 
 MAX_ACCOUNTS = 10_000  # accounts kept; the oldest settled ones are forgotten first
@@ -54,6 +55,11 @@ TRANSFERS = UPLOADS | LISTINGS | {"RETR"}
 # What shows how much of a file is there. Not MDTM: it only says when, and tnftp asks it
 # after every download, whole or cut short, to date its copy.
 CHECKS = frozenset(("SIZE", "MLST", "STAT"))
+# What readies a session rather than doing work: neither an attempt nor going on (lftp,
+# timed out, logs in again and may leave at once)
+SETUP = frozenset(("USER", "PASS", "ACCT", "FEAT", "OPTS", "SYST", "PWD", "XPWD", "TYPE", "MODE",
+                   "STRU", "AUTH", "PBSZ", "PROT", "CLNT", "LANG", "HOST"))
+HANG_UPS = frozenset(OPTIONS[name].describe(True) for name in ("drop", "reset"))  # in a fault's action
 PATH_ARGUMENT = TRANSFERS | CHECKS | frozenset(("MDTM", "DELE", "CWD", "XCWD", "MKD", "XMKD", "RMD",
                                                 "XRMD", "RNFR", "RNTO", "MFMT", "SITE CHMOD"))
 
@@ -160,6 +166,7 @@ class _Watch:
         self.carried_on = 0  # other commands since the fault
         self.after_check = False  # a command other than a check came after one
         self.fault_session_ended = False
+        self.came_back = False  # the client did something on a session opened after the fault
         self.quit = False
         self.stall_closed_after: float | None = None
         self.faulted_ok = False  # the faulted command still got a success reply (shaping)
@@ -330,6 +337,7 @@ class ClientReport:
     def _see(self, watch: _Watch, exchange: Exchange, same: bool) -> bool:
         """Take a completed exchange of the client into the account; True if it settled."""
         account = watch.account
+        watch.came_back = watch.came_back or not same
         if is_attempt(account, exchange):
             watch.tries.append((exchange, same))
             account.attempts = len(watch.tries)
@@ -351,7 +359,7 @@ class ClientReport:
         elif exchange.command == "QUIT":
             watch.quit = True
             watch.after_check = bool(watch.checks)
-        else:
+        elif exchange.command not in SETUP:
             watch.carried_on += 1
             if watch.checks:
                 watch.after_check = True
@@ -368,7 +376,7 @@ class ClientReport:
         for watch in self._watches:
             if watch.account.session == session.id and not watch.account.settled:
                 watch.fault_session_ended = True
-                if not session.quit and watch.account.code is None:  # a stall, then the client's own timeout
+                if not (session.quit or watch.account.code or hung_up(watch.account)):  # a stall
                     watch.stall_closed_after = round(when - watch.account.time, 3)
                 self._describe(watch)
         self._sessions.pop(session.id, None)
@@ -445,6 +453,11 @@ def is_check(account: Account, exchange: Exchange) -> bool:
     if exchange.command in LISTINGS:
         return exchange.path in (account.path, posixpath.dirname(account.path))
     return False
+
+
+def hung_up(account: Account) -> bool:
+    """Whether the fault closed the connection (drop, reset): the session's end was the server's."""
+    return not HANG_UPS.isdisjoint(account.action.split(", "))
 
 
 def succeeded(exchange: Exchange) -> bool:
@@ -526,11 +539,25 @@ def sentence(watch: _Watch) -> str:
         others = f"{watch.carried_on} other command{'s' if watch.carried_on != 1 else ''}"
         return f"{who} went on ({others}) without trying {what} again or checking it{note}."
     if word == GAVE_UP:
-        if watch.stall_closed_after is not None:
-            return (f"{who} closed the connection {_seconds(watch.stall_closed_after)} after "
-                    f"{what} got no answer (its timeout) and did not try again.")
-        return f"{who} ended the session without trying {what} again{note}."
+        return f"{_gave_up(watch, who, what)}{note}."
     return f"{who} has not reacted to {fault} on {what} yet."
+
+
+def _gave_up(watch: _Watch, who: str, what: str) -> str:
+    """How the fault's session ended, and whether the client came back, without trying again.
+    A close without QUIT after no answer may be the client's timeout or a kill: not guessed."""
+    account = watch.account
+    back = ", came back on a new connection" if watch.came_back else ""
+    if watch.stall_closed_after is not None:
+        return (f"{who} closed the connection {_seconds(watch.stall_closed_after)} after {what} got "
+                f"no answer (its own timeout, or it was stopped: the journal cannot tell){back} "
+                "and did not try again")
+    if hung_up(account):
+        return (f"{who} was cut off after {what} ({account.action})"
+                + (f"{back} and did not try again" if back else " and did not come back"))
+    if back:
+        return f"{who} ended the session{back} and did not try {what} again"
+    return f"{who} ended the session without trying {what} again"
 
 
 # --- reading a journal
