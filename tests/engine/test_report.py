@@ -112,6 +112,23 @@ def test_a_retry_on_the_same_connection_that_succeeds():
                           "1.00 s and recovered (1 attempt).")
 
 
+def test_a_recovery_time_that_reads_as_the_first_attempts_is_said_once():
+    """curl --retry 2: STOR again 1.002 s after the 451, its 226 at 1.003 s; the sentence
+    said 'after 1.00 s and recovered after 1.00 s'."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "STOR", "/a.bin", 451, fault=fault("upload"))
+    s.wait(1.002)
+    s.emit("command", sid, command="STOR", arg="/a.bin")
+    s.emit("reply", sid, code=150, message="opening")
+    s.wait(0.001)
+    s.emit("reply", sid, code=226, message="done")
+    s.emit("transfer", sid, command="STOR", path="/a.bin", direction="upload", bytes=1000, code=226)
+    a = only(s.report())
+    assert (a.first_attempt_after, a.recovered_after) == (1.002, 1.003)
+    assert a.sentence.endswith("on the same connection after 1.00 s and recovered (1 attempt).")
+
+
 def test_an_ended_session_without_a_retry_gave_up_and_stays_pending_while_the_window_is_open():
     s = Stream()
     sid = s.connect()
@@ -147,6 +164,22 @@ def test_a_cut_download_resumed_with_rest_until_whole():
     assert "resumed RETR /big.iso on the same connection from 100000" in a.sentence
 
 
+def test_a_long_run_of_rest_offsets_is_shortened_in_the_sentence():
+    """lftp against download=426,after=100000 on 1 MiB: ten cuts, ten REST offsets."""
+    s = Stream()
+    sid = s.connect()
+    for offset in range(0, 1_000_001, 100_000):
+        if offset:
+            s.wait(2.0)
+            s.cmd(sid, "REST", str(offset), 350)
+        cut = offset < 1_000_000
+        s.transfer(sid, "RETR", "/big.iso", 426 if cut else 226, nbytes=100000,
+                   fault=fault("download", 426) if cut else None)
+    first = s.report().accounts[0]
+    assert first.rest_offsets == list(range(100_000, 1_000_001, 100_000))
+    assert "from 100000, 200000, ..., 1000000 after 2.00 s" in first.sentence
+
+
 def test_rest_counts_even_when_the_attempt_moves_no_data():
     """The offset comes from the REST in force, not only from the transfer event."""
     s = Stream()
@@ -170,6 +203,24 @@ def test_a_size_check_that_goes_on_verified_and_hid_the_fault():
     assert (a.reaction, a.outcome, a.attempts) == (VERIFIED, ACCEPTED, 0)
     assert a.sentence == ("testuser@127.0.0.1 asked SIZE /a.bin, saw 5000000 and went on: "
                           "the 451 was hidden.")
+
+
+def test_a_check_on_a_new_connection_is_said():
+    """wget -c after download,stall: its timeout, then a new session asks SIZE, finds its
+    copy whole and exits 0."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "RETR", "/d.bin", None, nbytes=1000, size=1000,
+               fault=fault("download", None, action="never answer"))
+    s.wait(5.0)
+    s.close(sid, quit=False)
+    again = s.connect()
+    s.cmd(again, "SIZE", "d.bin", 213, message="1000")
+    s.close(again, quit=False)
+    a = only(s.report())
+    assert (a.reaction, a.outcome) == (VERIFIED, ACCEPTED)
+    assert a.sentence == ("testuser@127.0.0.1 asked SIZE /d.bin on a new connection, saw 1000 and "
+                          "went on: the fault (never answer) was hidden.")
 
 
 def test_a_date_asked_after_a_cut_download_is_not_a_check():

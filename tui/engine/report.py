@@ -489,6 +489,13 @@ def _seconds(value: float | None) -> str:
     return f"{value:.2f} s" if value is not None else "?"
 
 
+def _offsets(offsets: list[int]) -> str:
+    """REST offsets, the middle left out of a long run (lftp resumes a 1 MiB file cut every
+    100000 bytes ten times)."""
+    shown = offsets if len(offsets) <= 4 else [offsets[0], offsets[1], "...", offsets[-1]]
+    return ", ".join(map(str, shown))
+
+
 def sentence(watch: _Watch) -> str:
     """The account in words: who, what they did, how it ended."""
     account = watch.account
@@ -497,8 +504,9 @@ def sentence(watch: _Watch) -> str:
     fault = f"the {account.code}" if account.code else f"the fault ({account.action})"
     word, n = account.reaction, account.attempts
     tries = f"{n} attempt{'s' if n != 1 else ''}"
-    recovered = (f"recovered after {_seconds(account.recovered_after)}"
-                 if account.recovered_after != account.first_attempt_after else "recovered")
+    recovered = (f"recovered after {_seconds(account.recovered_after)}"  # unless it says the same
+                 if _seconds(account.recovered_after) != _seconds(account.first_attempt_after)
+                 else "recovered")
     end = {
         RECOVERED: f"{recovered} ({tries})",
         NOT_RECOVERED: f"did not recover ({tries})",
@@ -514,9 +522,8 @@ def sentence(watch: _Watch) -> str:
         how = {
             RETRIED: f"retried {what} {where}",
             RECONNECTED: f"reconnected and retried {what}",
-            RESUMED: (f"resumed {what} {where} from "
-                      + ", ".join(str(o) for o in account.rest_offsets) if account.rest_offsets
-                      else f"resumed {what} with APPE {where}"),
+            RESUMED: (f"resumed {what} {where} from {_offsets(account.rest_offsets)}"
+                      if account.rest_offsets else f"resumed {what} with APPE {where}"),
             DELETED: f"deleted {account.path} and tried {first.command} again {where}",
             FELL_BACK: f"fell back from {account.command} to {first.command} {where}",
         }[word]
@@ -524,7 +531,8 @@ def sentence(watch: _Watch) -> str:
     if word == VERIFIED:
         check = watch.checks[-1]
         saw = f", saw {check.message.strip()}" if check.command == "SIZE" and check.message else ""
-        return f"{who} asked {check.command} {check.path}{saw} and went on: {fault} was hidden."
+        where = " on a new connection" if check.session != account.session else ""
+        return f"{who} asked {check.command} {check.path}{where}{saw} and went on: {fault} was hidden."
     notes = []
     faulted = watch.exchange
     if (account.point == "download" and faulted is not None and faulted.bytes is not None
