@@ -13,6 +13,8 @@ showed the report reading wrongly (each with a synthetic twin in tests/engine/te
 - a drop or a reset is the server hanging up (wget, curl), and a reset is no stall;
 - a close without QUIT after no answer may be a timeout or a kill: the sentence says so.
 
+Last, scripts/client_matrix.py (the README's table of these verdicts) still runs.
+
 Versions here: curl 7.88, lftp 4.9, wget 1.21, tnftp 20210827, inetutils ftp 2.4 (Debian 12).
 """
 
@@ -21,12 +23,15 @@ from __future__ import annotations
 import ftplib
 import io
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.support.clients import (
-    commands, curl, final_report, inetutils_ftp, lftp, login_url, settle, tnftp, url, wget,
+    binary, commands, curl, final_report, inetutils_ftp, lftp, login_url, settle, tnftp, url, wget,
 )
 from tests.support.servers import connect, file_sha256, payload, serve_file, sha256, wait_until
 from tui.engine.report import (
@@ -36,6 +41,7 @@ from tui.engine.report import (
 from tui.engine.settings import DEFAULT_REPORT_WINDOW, Settings
 
 WHO = "testuser@127.0.0.1"
+MATRIX = Path(__file__).resolve().parents[2] / "scripts" / "client_matrix.py"
 
 
 @pytest.fixture
@@ -324,3 +330,21 @@ def test_wget_after_a_stall_checks_the_size_on_a_new_connection(
     assert (a.reaction, a.outcome, a.attempts) == (VERIFIED, ACCEPTED, 0)
     assert a.sentence == (f"{WHO} asked SIZE /down.bin on a new connection, saw 300000 and went on: "
                           "the fault (never answer) was hidden.")
+
+
+# --- the README's table
+
+
+def test_the_client_matrix_script_prints_the_reports_verdicts(tmp_path):
+    """scripts/client_matrix.py makes the README's "What clients do with a fault" table."""
+    binary("curl")
+    proc = subprocess.run(
+        [sys.executable, str(MATRIX), "--clients", "curl-retry", "--faults", "upload=451,times=1",
+         "download=426,after=100000"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+
+    assert proc.returncode == 0, proc
+    header, rule, row = proc.stdout.splitlines()
+    assert header == "| client | `upload=451,times=1` | `download=426,after=100000` |"
+    assert re.fullmatch(r"\| curl [\d.]+ --retry 2 \| retried, recovered \(exit 0\) \| gave-up, "
+                        r"not-recovered \(exit 18; 100000 of 1048576 B\) \|", row), row
