@@ -125,7 +125,8 @@ def test_lftp_get_of_a_cut_download_resumed_and_recovered(server, recorder, sett
     assert first.bytes_again == 200_000
     assert all(gap >= 2.0 for gap in first.backoff)  # lftp's fixed 2 s pause after a failed RETR
     assert (second.reaction, second.outcome, second.rest_offsets) == (RESUMED, RECOVERED, [200_000])
-    assert "resumed RETR /down.bin on the same connection from 100000, 200000 after 2." in first.sentence
+    assert ("resumed RETR /down.bin on the same connection from 100000, 200000 after 2."
+            in first.sentence)
 
 
 def test_lftp_put_with_default_settings_verified_and_accepted(
@@ -181,12 +182,14 @@ def test_wget_continue_with_tries_resumed_a_cut_download(server, recorder, setti
     data = serve_file(root, "down.bin", 300_000, seed=6)
     server.arm("download=426,after=100000")
 
-    proc = wget(work, "-c", "--tries=3", "--waitretry=1", "-O", "got.bin", login_url(server, "down.bin"))
+    proc = wget(work, "-c", "--tries=3", "--waitretry=1", "-O", "got.bin",
+                login_url(server, "down.bin"))
 
     assert proc.returncode == 0, proc
     assert file_sha256(work / "got.bin") == sha256(data)
     first, second = final_report(server, recorder, settings).accounts
-    assert (first.reaction, first.outcome, first.rest_offsets) == (RESUMED, RECOVERED, [100_000, 200_000])
+    assert (first.reaction, first.outcome) == (RESUMED, RECOVERED)
+    assert first.rest_offsets == [100_000, 200_000]
     assert (second.reaction, second.outcome, second.rest_offsets) == (RESUMED, RECOVERED, [200_000])
     assert commands(recorder, "REST") == ["100000", "200000"]
 
@@ -235,7 +238,8 @@ def test_tnftp_keeps_a_cut_download_and_only_dates_it(server, recorder, settings
     assert commands(recorder, "MDTM") == ["down.bin"]
     a = only(final_report(server, recorder, settings))
     assert (a.reaction, a.outcome) == (MOVED_ON, NOT_RECOVERED)
-    assert a.sentence == f"{WHO} went on (1 other command) without trying RETR /down.bin again or checking it."
+    assert a.sentence == (f"{WHO} went on (1 other command) without trying RETR /down.bin again "
+                          "or checking it.")
 
 
 def test_inetutils_ftp_falls_back_to_lpsv(server, recorder, settings, root, work):
@@ -264,11 +268,11 @@ def test_lftp_timed_out_on_a_stall_logs_in_again_and_leaves(server, recorder, se
     assert file_sha256(work / "got.bin") == sha256(data)
     a = only(final_report(server, recorder, settings))
     assert (a.reaction, a.outcome, a.code) == (GAVE_UP, NOT_RECOVERED, None)
-    assert re.fullmatch(rf"{WHO} closed the connection 2\.\d\d s after RETR /down\.bin got no answer "
-                        r"\(its own timeout, or it was stopped: the journal cannot tell\), came back "
-                        r"on a new connection and did not try again \(every byte had been sent before "
-                        r"the fault \(never answer\): the journal cannot tell whether the client kept "
-                        r"the file\)\.", a.sentence), a.sentence
+    assert re.fullmatch(rf"{WHO} closed the connection 2\.\d\d s after RETR /down\.bin got no "
+                        r"answer \(its own timeout, or it was stopped: the journal cannot tell\), "
+                        r"came back on a new connection and did not try again \(every byte had "
+                        r"been sent before the fault \(never answer\): the journal cannot tell "
+                        r"whether the client kept the file\)\.", a.sentence), a.sentence
 
 
 def test_wget_after_a_login_that_hangs_up_was_cut_off(server, recorder, settings, root, work):
@@ -298,7 +302,7 @@ def test_curl_after_a_reset_upload_was_cut_off_not_stalled(server, recorder, set
     assert a.sentence == f"{WHO} was cut off after STOR /up.bin (TCP reset) and did not come back."
 
 
-def test_curl_max_time_on_a_stall_is_not_called_a_timeout_for_sure(
+def test_a_stall_that_curls_max_time_ends_is_not_guessed_a_timeout(
     server, recorder, settings, root, work
 ):
     data = serve_file(root, "down.bin", 300_000, seed=14)
