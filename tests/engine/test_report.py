@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,16 +56,21 @@ class Stream:
             self.emit("reply", sid, code=code, message=message, cwd=cwd)
 
     def transfer(self, sid: int, command: str, path: str, code: int | None, nbytes: int = 1000,
-                 size: int = -1, offset: int = 0, fault: dict | None = None) -> None:
-        """STOR/RETR/LIST: 150, the data, maybe a fault at the end, the final reply."""
+                 size: int = -1, offset: int = 0, fault: dict | None = None,
+                 reply_waits: bool = False) -> None:
+        """STOR/RETR/LIST: 150, the data, maybe a fault at the end, the final reply and then
+        the transfer event, as the server sends them; ``reply_waits``: the transfer event
+        first (a reply held back, as for a cut download, or none at all)."""
         self.emit("command", sid, command=command, arg=path)
         self.emit("reply", sid, code=150, message="opening")
         if fault is not None:
             self.emit("fault", sid, command=command, path=path, **fault)
         direction = {"STOR": "upload", "APPE": "upload", "RETR": "download"}.get(command, "list")
+        if code is not None and not reply_waits:
+            self.emit("reply", sid, code=code, message="done")
         self.emit("transfer", sid, command=command, path=path, direction=direction, bytes=nbytes,
                   size=size, offset=offset, code=code)
-        if code is not None:
+        if code is not None and reply_waits:
             self.emit("reply", sid, code=code, message="done")
 
     def close(self, sid: int, quit: bool = True) -> None:
@@ -106,6 +112,23 @@ def test_a_retry_on_the_same_connection_that_succeeds():
                           "1.00 s and recovered (1 attempt).")
 
 
+def test_a_recovery_time_that_reads_as_the_first_attempts_is_said_once():
+    """curl --retry 2: STOR again 1.002 s after the 451, its 226 at 1.003 s; the sentence
+    said 'after 1.00 s and recovered after 1.00 s'."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "STOR", "/a.bin", 451, fault=fault("upload"))
+    s.wait(1.002)
+    s.emit("command", sid, command="STOR", arg="/a.bin")
+    s.emit("reply", sid, code=150, message="opening")
+    s.wait(0.001)
+    s.emit("reply", sid, code=226, message="done")
+    s.emit("transfer", sid, command="STOR", path="/a.bin", direction="upload", bytes=1000, code=226)
+    a = only(s.report())
+    assert (a.first_attempt_after, a.recovered_after) == (1.002, 1.003)
+    assert a.sentence.endswith("on the same connection after 1.00 s and recovered (1 attempt).")
+
+
 def test_an_ended_session_without_a_retry_gave_up_and_stays_pending_while_the_window_is_open():
     s = Stream()
     sid = s.connect()
@@ -141,6 +164,22 @@ def test_a_cut_download_resumed_with_rest_until_whole():
     assert "resumed RETR /big.iso on the same connection from 100000" in a.sentence
 
 
+def test_a_long_run_of_rest_offsets_is_shortened_in_the_sentence():
+    """lftp against download=426,after=100000 on 1 MiB: ten cuts, ten REST offsets."""
+    s = Stream()
+    sid = s.connect()
+    for offset in range(0, 1_000_001, 100_000):
+        if offset:
+            s.wait(2.0)
+            s.cmd(sid, "REST", str(offset), 350)
+        cut = offset < 1_000_000
+        s.transfer(sid, "RETR", "/big.iso", 426 if cut else 226, nbytes=100000,
+                   fault=fault("download", 426) if cut else None)
+    first = s.report().accounts[0]
+    assert first.rest_offsets == list(range(100_000, 1_000_001, 100_000))
+    assert "from 100000, 200000, ..., 1000000 after 2.00 s" in first.sentence
+
+
 def test_rest_counts_even_when_the_attempt_moves_no_data():
     """The offset comes from the REST in force, not only from the transfer event."""
     s = Stream()
@@ -164,6 +203,38 @@ def test_a_size_check_that_goes_on_verified_and_hid_the_fault():
     assert (a.reaction, a.outcome, a.attempts) == (VERIFIED, ACCEPTED, 0)
     assert a.sentence == ("testuser@127.0.0.1 asked SIZE /a.bin, saw 5000000 and went on: "
                           "the 451 was hidden.")
+
+
+def test_a_check_on_a_new_connection_is_said():
+    """wget -c after download,stall: its timeout, then a new session asks SIZE, finds its
+    copy whole and exits 0."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "RETR", "/d.bin", None, nbytes=1000, size=1000,
+               fault=fault("download", None, action="never answer"))
+    s.wait(5.0)
+    s.close(sid, quit=False)
+    again = s.connect()
+    s.cmd(again, "SIZE", "d.bin", 213, message="1000")
+    s.close(again, quit=False)
+    a = only(s.report())
+    assert (a.reaction, a.outcome) == (VERIFIED, ACCEPTED)
+    assert a.sentence == ("testuser@127.0.0.1 asked SIZE /d.bin on a new connection, saw 1000 and "
+                          "went on: the fault (never answer) was hidden.")
+
+
+def test_a_date_asked_after_a_cut_download_is_not_a_check():
+    """tnftp after download=426,after=100000: MDTM (to date its copy), QUIT, exit 0 with
+    100000 of 300000 bytes. It checked nothing; it went on with a short file."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "RETR", "/d.bin", 426, nbytes=100000, size=300000,
+               fault=fault("download", 426, action="cut after 100000 B"))
+    s.cmd(sid, "MDTM", "d.bin", 213, message="20260101000000")
+    s.close(sid)
+    a = only(s.report())
+    assert (a.reaction, a.outcome) == (MOVED_ON, NOT_RECOVERED)
+    assert "went on (1 other command) without trying RETR /d.bin again or checking it" in a.sentence
 
 
 def test_a_new_connection_that_retries_reconnected():
@@ -215,6 +286,18 @@ def test_a_passive_mode_fallback_fell_back():
     a = only(s.report())
     assert (a.reaction, a.outcome) == (FELL_BACK, RECOVERED)
     assert "fell back from EPSV to PASV" in a.sentence
+
+
+def test_a_fallback_to_long_passive_mode_fell_back():
+    """inetutils ftp after data=425 on PASV: LPSV, which the server does not know, then QUIT."""
+    s = Stream()
+    sid = s.connect()
+    s.cmd(sid, "PASV", "", 425, fault=fault("data", 425))
+    s.cmd(sid, "LPSV", "", 500)
+    s.close(sid)
+    a = only(s.report())
+    assert (a.reaction, a.outcome, a.attempts) == (FELL_BACK, NOT_RECOVERED, 1)
+    assert "fell back from PASV to LPSV on the same connection" in a.sentence
 
 
 def test_a_data_fault_retried_with_the_same_command_is_a_retry():
@@ -300,7 +383,9 @@ def test_a_shaping_rule_whose_reply_succeeded_is_recovered_at_once():
     assert "did not fail NOOP" in a.sentence
 
 
-def test_a_stall_then_the_clients_own_timeout():
+def test_a_stall_then_the_clients_own_timeout_or_a_kill():
+    """inetutils ftp has no timeout: killed after 40 s, it looked like a client timing out.
+    The journal cannot tell the two apart, and the sentence says so."""
     s = Stream()
     sid = s.connect()
     s.cmd(sid, "LIST", "", None, fault=fault("list-start", None, action="never answer"))
@@ -308,15 +393,71 @@ def test_a_stall_then_the_clients_own_timeout():
     s.close(sid, quit=False)
     a = only(s.report())
     assert (a.reaction, a.outcome, a.code) == (GAVE_UP, NOT_RECOVERED, None)
-    assert "closed the connection 5.00 s after LIST / got no answer (its timeout)" in a.sentence
+    assert a.sentence == ("testuser@127.0.0.1 closed the connection 5.00 s after LIST / got no "
+                          "answer (its own timeout, or it was stopped: the journal cannot tell) "
+                          "and did not try again.")
 
 
-def test_every_byte_sent_before_a_download_fault_is_said_not_guessed():
+def test_logging_in_again_after_a_stall_is_not_going_on():
+    """lftp after download,stall on a file it had whole: its timeout, a new session, FEAT,
+    USER, PASS, OPTS, QUIT, exit 0. The report said moved-on (4 other commands)."""
     s = Stream()
     sid = s.connect()
-    s.transfer(sid, "RETR", "/d.bin", 451, nbytes=1000, size=1000, fault=fault("download"))
+    s.transfer(sid, "RETR", "/d.bin", None, nbytes=1000, size=1000,
+               fault=fault("download", None, action="never answer"))
+    s.wait(5.0)
+    s.close(sid, quit=False)
+    again = s.connect()
+    s.cmd(again, "OPTS", "UTF8 ON")
+    s.close(again)
+    a = only(s.report())
+    assert (a.reaction, a.outcome) == (GAVE_UP, NOT_RECOVERED)
+    assert ("got no answer (its own timeout, or it was stopped: the journal cannot tell), came back "
+            "on a new connection and did not try again (every byte had been sent") in a.sentence
+
+
+@pytest.mark.parametrize(("action", "code"), [("reply 421, hang up", 421), ("TCP reset", None)])
+def test_a_fault_that_hangs_up_is_the_servers_end_of_the_session(action, code):
+    """wget, tnftp, curl without --retry after login=421,drop: they do not come back. A
+    reset is no stall either (curl -T against upload,reset: 'got no answer' after 0.00 s)."""
+    s = Stream()
+    s.sessions += 1
+    sid = s.sessions
+    s.emit("session.open", sid, address="127.0.0.1:5000")
+    s.emit("reply", sid, code=220)
+    s.cmd(sid, "USER", "testuser", 331)
+    s.cmd(sid, "PASS", "******", code, fault=fault("login", code, action=action))
+    s.emit("session.close", sid)
+    a = only(s.report())
+    assert (a.reaction, a.outcome) == (GAVE_UP, NOT_RECOVERED)
+    assert a.sentence == f"testuser@127.0.0.1 was cut off after PASS ({action}) and did not come back."
+
+
+@pytest.mark.parametrize("reply_waits", [False, True], ids=["reply-first", "transfer-first"])
+def test_every_byte_sent_before_a_download_fault_is_said_not_guessed(reply_waits):
+    """curl against download=451: the server sends the 451, then reports the transfer's
+    bytes; the report read them only when they came first, and said nothing."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "RETR", "/d.bin", 451, nbytes=1000, size=1000, fault=fault("download"),
+               reply_waits=reply_waits)
     s.close(sid)
     assert "every byte had been sent before the 451" in only(s.report()).sentence
+
+
+def test_the_bytes_of_a_successful_attempt_count_though_they_come_after_its_reply():
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "STOR", "/a.bin", 451, nbytes=5000, fault=fault("upload"))
+    s.transfer(sid, "STOR", "/a.bin", 226, nbytes=5000)
+    a = only(s.report(final=False))
+    assert (a.outcome, a.settled, a.bytes_again) == (RECOVERED, True, 5000)
+    cut = s.events[:-1]  # a journal that ends between the 226 and its transfer event
+    report = ClientReport()
+    report.apply(cut)
+    assert only(report.snapshot()).outcome == PENDING
+    report.close()
+    assert (only(report.snapshot()).outcome, only(report.snapshot()).bytes_again) == (RECOVERED, 0)
 
 
 def test_runs_in_one_journal_are_kept_apart():

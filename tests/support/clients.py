@@ -1,4 +1,5 @@
-"""Real command-line clients (curl, lftp) run as subprocesses, and what the server saw of them.
+"""Real command-line clients (curl, lftp, wget, tnftp, inetutils ftp) run as subprocesses,
+what the server saw of them, and the client report of the run.
 
 Shared by the test modules that pin down client behaviour (tests/clients/); see
 test_lftp.py for what lftp does after a fault and why the uploads there stay small.
@@ -7,6 +8,7 @@ test_lftp.py for what lftp does after a fault and why the uploads there stay sma
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from .servers import PASSWORD, USER, Recorder, wait_until
+from tui.engine.report import Report
+from tui.engine.server import FaultServer
+from tui.engine.settings import Settings
+
+from .servers import PASSWORD, USER, Recorder, run_ftpfault, wait_until
 
 CLIENT_TIMEOUT = 30  # seconds a client subprocess may run before the test fails
 _runs = itertools.count(1)
@@ -38,15 +44,23 @@ def _env(work: Path) -> dict[str, str]:
     return env
 
 
-def run_client(argv: list[str], work: Path) -> subprocess.CompletedProcess[str]:
+def run_client(argv: list[str], work: Path, script: str | None = None
+               ) -> subprocess.CompletedProcess[str]:
+    """Run a client; ``script`` is typed on its stdin (else it gets none)."""
+    stdin = {"input": script} if script is not None else {"stdin": subprocess.DEVNULL}
     return subprocess.run(
-        argv, cwd=work, env=_env(work), stdin=subprocess.DEVNULL,
+        argv, cwd=work, env=_env(work), **stdin,
         capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
     )
 
 
 def url(server, name: str = "") -> str:
     return f"ftp://127.0.0.1:{server.port}/{name}"
+
+
+def login_url(server, name: str = "") -> str:
+    """For clients that take the login only in the URL (wget, tnftp)."""
+    return f"ftp://{USER}:{PASSWORD}@127.0.0.1:{server.port}/{name}"
 
 
 def curl(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -60,6 +74,24 @@ def curl(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def curl_error(code: int) -> str:
     """curl 7.88's message for a final reply that is neither 226 nor 250."""
     return f"curl: (18) server did not report OK, got {code}"
+
+
+def wget(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """wget without ~/.wgetrc, terse but with errors (-nv)."""
+    return run_client([binary("wget"), "--no-config", "-nv", *args], work)
+
+
+def tnftp(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """tnftp (NetBSD ftp) without auto-login (-n): the login is in the URL."""
+    return run_client([binary("tnftp"), "-n", *args], work)
+
+
+def inetutils_ftp(server, work: Path, *commands: str) -> subprocess.CompletedProcess[str]:
+    """GNU inetutils ftp in passive mode (-p), its commands typed on stdin. It has no
+    timeout of its own: only CLIENT_TIMEOUT bounds it."""
+    script = "\n".join((f"user {USER} {PASSWORD}", *commands, "quit")) + "\n"
+    return run_client([binary("inetutils-ftp"), "-n", "-p", "-v", "127.0.0.1", str(server.port)],
+                      work, script)
 
 
 class LftpRun:
@@ -138,3 +170,17 @@ def assert_one_final_reply_per_command(recorder: Recorder) -> None:
 def transfers(recorder: Recorder, direction: str) -> list[tuple[int, int]]:
     """(final code, bytes) of each transfer in that direction, in order."""
     return [(t.code, t.bytes) for t in recorder.of("transfer", direction=direction)]
+
+
+def final_report(server: FaultServer, recorder: Recorder, settings: Settings) -> Report:
+    """The report once the client's sessions ended, every window closed; and the same run's
+    journal, read offline by ``ftpfault report --format json``, gives the same JSON. Stops
+    the server, so the journal is complete."""
+    settle(recorder)
+    live = server.report(final=True)
+    server.stop()
+    offline = run_ftpfault("report", "--format", "json", "--window", str(settings.report_window),
+                           str(settings.journal))
+    assert (offline.returncode, offline.stderr) == (0, ""), offline
+    assert json.loads(offline.stdout) == live.to_dict()
+    return live

@@ -10,6 +10,8 @@ How it reads a client from events alone:
 - Every command gets exactly one final reply, so per session the commands and their
   final replies pair up in order: each pair is an ``Exchange`` (a transfer's bytes and
   REST offset included). Paths are resolved against the session's directory at the time.
+  The server reports a transfer's bytes just after its final reply (before it, when the
+  reply waits), so an exchange that moved data is complete only with both.
 - An *attempt* is a later exchange that tries the faulted thing again: a STOR/APPE/STOU of
   the same path after an upload fault, a RETR after a download fault, a listing of the
   same directory, a PASS after a login fault, any data command after a data fault, the same
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field, fields, replace
 from . import events as ev
 from .events import Event
 from .logline import clock
+from .rules import OPTIONS
 from .settings import DEFAULT_REPORT_WINDOW
 
 MAX_ACCOUNTS = 10_000  # accounts kept; the oldest settled ones are forgotten first
@@ -46,15 +49,20 @@ OUTCOMES = (RECOVERED, ACCEPTED, NOT_RECOVERED, PENDING)
 
 UPLOADS = frozenset(("STOR", "APPE", "STOU"))
 LISTINGS = frozenset(("LIST", "NLST", "MLSD"))
-DATA_COMMANDS = frozenset(("PASV", "EPSV", "PORT", "EPRT"))
+# LPSV and LPRT (RFC 1639): inetutils ftp tries LPSV when PASV fails
+DATA_COMMANDS = frozenset(("PASV", "EPSV", "PORT", "EPRT", "LPSV", "LPRT"))
 TRANSFERS = UPLOADS | LISTINGS | {"RETR"}
-CHECKS = frozenset(("SIZE", "MDTM", "MLST", "STAT"))
-# What a client sends to set a session up or keep it alive: not "going on with other work".
-ROUTINE = frozenset(("USER", "PASS", "ACCT", "AUTH", "PBSZ", "PROT", "CCC", "FEAT", "SYST", "OPTS",
-                     "TYPE", "MODE", "STRU", "PWD", "XPWD", "CWD", "XCWD", "CDUP", "XCUP", "NOOP",
-                     "HELP", "CLNT", "REST", ""))
-PATH_ARGUMENT = TRANSFERS | CHECKS | frozenset(("DELE", "CWD", "XCWD", "MKD", "XMKD", "RMD", "XRMD",
-                                                "RNFR", "RNTO", "MFMT", "SITE CHMOD"))
+# What shows how much of a file is there. Not MDTM: it only says when, and tnftp asks it
+# after every download, whole or cut short, to date its copy.
+CHECKS = frozenset(("SIZE", "MLST", "STAT"))
+# What readies a session or keeps it alive rather than doing work: neither an attempt nor
+# going on (lftp, timed out, logs in again and may leave at once)
+SETUP = frozenset(("USER", "PASS", "ACCT", "FEAT", "OPTS", "SYST", "PWD", "XPWD", "TYPE", "MODE",
+                   "STRU", "AUTH", "PBSZ", "PROT", "CCC", "CLNT", "LANG", "HOST", "HELP", "NOOP",
+                   "CWD", "XCWD", "CDUP", "XCUP", "REST", ""))
+HANG_UPS = frozenset(OPTIONS[name].describe(True) for name in ("drop", "reset"))  # in a fault's action
+PATH_ARGUMENT = TRANSFERS | CHECKS | frozenset(("MDTM", "DELE", "CWD", "XCWD", "MKD", "XMKD", "RMD",
+                                                "XRMD", "RNFR", "RNTO", "MFMT", "SITE CHMOD"))
 
 
 @dataclass
@@ -71,6 +79,7 @@ class Exchange:
     code: int | None = None
     message: str = ""
     done: float | None = None  # when the final reply came
+    data: bool = False  # a 1xx came: data moved, and a transfer event will say how much
     bytes: int | None = None  # a transfer's bytes, when data moved
     size: int = -1  # what a download had to send
 
@@ -86,6 +95,7 @@ class _Session:
     closed: bool = False
     quit: bool = False
     pending: deque = field(default_factory=deque)
+    unfinished: Exchange | None = None  # replied to, its transfer event still to come
 
 
 @dataclass
@@ -157,6 +167,7 @@ class _Watch:
         self.carried_on = 0  # other commands since the fault
         self.after_check = False  # a command other than a check came after one
         self.fault_session_ended = False
+        self.came_back = False  # the client did something on a session opened after the fault
         self.quit = False
         self.stall_closed_after: float | None = None
         self.faulted_ok = False  # the faulted command still got a success reply (shaping)
@@ -183,7 +194,7 @@ class ClientReport:
             self._last_time = max(self._last_time, event.time)
             kind = event.kind
             if kind == ev.RUN:
-                settled += self._close_windows(None)
+                settled += self.close()
                 self._sessions.clear()
                 self._run = event.run
                 continue
@@ -197,16 +208,15 @@ class ClientReport:
             elif session is None or session.closed:
                 continue
             elif kind == ev.COMMAND:
+                settled += self._finish_transfer(session)
                 self._command(session, event)
             elif kind == ev.REPLY:
                 if event.code is not None and event.code >= 200:
                     settled += self._reply(session, event)
+                elif session.pending and session.pending[0] is not None:
+                    session.pending[0].data = True
             elif kind == ev.TRANSFER:
-                if session.pending and session.pending[0] is not None:
-                    exchange = session.pending[0]
-                    exchange.bytes, exchange.size = event.bytes, event.size
-                    if event.offset:
-                        exchange.offset = event.offset
+                settled += self._transfer(session, event)
             elif kind == ev.LOGIN:
                 if event.ok:
                     session.user = event.user
@@ -217,7 +227,10 @@ class ClientReport:
 
     def close(self) -> list[Account]:
         """The journal ended or the server stopped: every window closes."""
-        return self._close_windows(None)
+        settled = []
+        for session in self._sessions.values():  # a journal cut between a reply and its transfer
+            settled += self._finish_transfer(session)
+        return settled + self._close_windows(None)
 
     def tick(self, now: float) -> list[Account]:
         """Live: close the windows that have passed by ``now``."""
@@ -261,7 +274,27 @@ class ClientReport:
         exchange.code, exchange.message, exchange.done = event.code, event.message, event.time
         if exchange.command == "REST" and event.code == 350 and exchange.arg.isdigit():
             session.rest = int(exchange.arg)
+        if exchange.data and exchange.bytes is None:
+            session.unfinished = exchange  # complete once its transfer event says what moved
+            return []
         return self._completed(session, exchange)
+
+    def _transfer(self, session: _Session, event: Event) -> list[Account]:
+        """A transfer's bytes: for the exchange just replied to, or the one still waiting."""
+        waiting = session.pending[0] if session.pending else None
+        exchange = session.unfinished or waiting
+        if exchange is None or exchange.command != event.command:
+            return []
+        exchange.bytes, exchange.size = event.bytes, event.size
+        if event.offset:
+            exchange.offset = event.offset
+        return self._finish_transfer(session) if exchange is session.unfinished else []
+
+    def _finish_transfer(self, session: _Session) -> list[Account]:
+        """Complete the exchange replied to before its transfer event (the event came, or
+        the session went on without it)."""
+        exchange, session.unfinished = session.unfinished, None
+        return self._completed(session, exchange) if exchange is not None else []
 
     def _fault(self, session: _Session | None, event: Event) -> None:
         """(``session`` None: a journal that began after the session did.)"""
@@ -305,6 +338,7 @@ class ClientReport:
     def _see(self, watch: _Watch, exchange: Exchange, same: bool) -> bool:
         """Take a completed exchange of the client into the account; True if it settled."""
         account = watch.account
+        watch.came_back = watch.came_back or not same
         if is_attempt(account, exchange):
             watch.tries.append((exchange, same))
             account.attempts = len(watch.tries)
@@ -326,16 +360,14 @@ class ClientReport:
         elif exchange.command == "QUIT":
             watch.quit = True
             watch.after_check = bool(watch.checks)
-        elif exchange.command in ROUTINE:
-            pass
-        else:
+        elif exchange.command not in SETUP:
             watch.carried_on += 1
             if watch.checks:
                 watch.after_check = True
         return False
 
     def _close_session(self, session: _Session, when: float) -> list[Account]:
-        settled = []
+        settled = self._finish_transfer(session)
         while session.pending:  # what never got a reply
             exchange = session.pending.popleft()
             if exchange is not None:
@@ -345,7 +377,7 @@ class ClientReport:
         for watch in self._watches:
             if watch.account.session == session.id and not watch.account.settled:
                 watch.fault_session_ended = True
-                if not session.quit and watch.account.code is None:  # a stall, then the client's own timeout
+                if not (session.quit or watch.account.code or hung_up(watch.account)):  # a stall
                     watch.stall_closed_after = round(when - watch.account.time, 3)
                 self._describe(watch)
         self._sessions.pop(session.id, None)
@@ -414,7 +446,7 @@ def is_attempt(account: Account, exchange: Exchange) -> bool:
 
 
 def is_check(account: Account, exchange: Exchange) -> bool:
-    """Whether an exchange looks at the faulted file (its size, date, listing)."""
+    """Whether an exchange looks at how much of the faulted file is there (its size, a listing)."""
     if not account.path or account.point in ("login", "data"):
         return False
     if exchange.command in CHECKS:
@@ -422,6 +454,11 @@ def is_check(account: Account, exchange: Exchange) -> bool:
     if exchange.command in LISTINGS:
         return exchange.path in (account.path, posixpath.dirname(account.path))
     return False
+
+
+def hung_up(account: Account) -> bool:
+    """Whether the fault closed the connection (drop, reset): the session's end was the server's."""
+    return not HANG_UPS.isdisjoint(account.action.split(", "))
 
 
 def succeeded(exchange: Exchange) -> bool:
@@ -453,6 +490,13 @@ def _seconds(value: float | None) -> str:
     return f"{value:.2f} s" if value is not None else "?"
 
 
+def _offsets(offsets: list[int]) -> str:
+    """REST offsets, the middle left out of a long run (lftp resumes a 1 MiB file cut every
+    100000 bytes ten times)."""
+    shown = offsets if len(offsets) <= 4 else [offsets[0], offsets[1], "...", offsets[-1]]
+    return ", ".join(map(str, shown))
+
+
 def sentence(watch: _Watch) -> str:
     """The account in words: who, what they did, how it ended."""
     account = watch.account
@@ -461,8 +505,9 @@ def sentence(watch: _Watch) -> str:
     fault = f"the {account.code}" if account.code else f"the fault ({account.action})"
     word, n = account.reaction, account.attempts
     tries = f"{n} attempt{'s' if n != 1 else ''}"
-    recovered = (f"recovered after {_seconds(account.recovered_after)}"
-                 if account.recovered_after != account.first_attempt_after else "recovered")
+    recovered = (f"recovered after {_seconds(account.recovered_after)}"  # unless it says the same
+                 if _seconds(account.recovered_after) != _seconds(account.first_attempt_after)
+                 else "recovered")
     end = {
         RECOVERED: f"{recovered} ({tries})",
         NOT_RECOVERED: f"did not recover ({tries})",
@@ -478,9 +523,8 @@ def sentence(watch: _Watch) -> str:
         how = {
             RETRIED: f"retried {what} {where}",
             RECONNECTED: f"reconnected and retried {what}",
-            RESUMED: (f"resumed {what} {where} from "
-                      + ", ".join(str(o) for o in account.rest_offsets) if account.rest_offsets
-                      else f"resumed {what} with APPE {where}"),
+            RESUMED: (f"resumed {what} {where} from {_offsets(account.rest_offsets)}"
+                      if account.rest_offsets else f"resumed {what} with APPE {where}"),
             DELETED: f"deleted {account.path} and tried {first.command} again {where}",
             FELL_BACK: f"fell back from {account.command} to {first.command} {where}",
         }[word]
@@ -488,7 +532,8 @@ def sentence(watch: _Watch) -> str:
     if word == VERIFIED:
         check = watch.checks[-1]
         saw = f", saw {check.message.strip()}" if check.command == "SIZE" and check.message else ""
-        return f"{who} asked {check.command} {check.path}{saw} and went on: {fault} was hidden."
+        where = " on a new connection" if check.session != account.session else ""
+        return f"{who} asked {check.command} {check.path}{where}{saw} and went on: {fault} was hidden."
     notes = []
     faulted = watch.exchange
     if (account.point == "download" and faulted is not None and faulted.bytes is not None
@@ -503,11 +548,25 @@ def sentence(watch: _Watch) -> str:
         others = f"{watch.carried_on} other command{'s' if watch.carried_on != 1 else ''}"
         return f"{who} went on ({others}) without trying {what} again or checking it{note}."
     if word == GAVE_UP:
-        if watch.stall_closed_after is not None:
-            return (f"{who} closed the connection {_seconds(watch.stall_closed_after)} after "
-                    f"{what} got no answer (its timeout) and did not try again.")
-        return f"{who} ended the session without trying {what} again{note}."
+        return f"{_gave_up(watch, who, what)}{note}."
     return f"{who} has not reacted to {fault} on {what} yet."
+
+
+def _gave_up(watch: _Watch, who: str, what: str) -> str:
+    """How the fault's session ended, and whether the client came back, without trying again.
+    A close without QUIT after no answer may be the client's timeout or a kill: not guessed."""
+    account = watch.account
+    back = ", came back on a new connection" if watch.came_back else ""
+    if watch.stall_closed_after is not None:
+        return (f"{who} closed the connection {_seconds(watch.stall_closed_after)} after {what} got "
+                f"no answer (its own timeout, or it was stopped: the journal cannot tell){back} "
+                "and did not try again")
+    if hung_up(account):
+        return (f"{who} was cut off after {what} ({account.action})"
+                + (f"{back} and did not try again" if back else " and did not come back"))
+    if back:
+        return f"{who} ended the session{back} and did not try {what} again"
+    return f"{who} ended the session without trying {what} again"
 
 
 # --- reading a journal
