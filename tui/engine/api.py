@@ -31,6 +31,7 @@ import ipaddress
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import asdict
@@ -228,6 +229,13 @@ class _HTTPServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self.slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away mid-request (a reset, a broken pipe) is no error of the
+        API's, and a traceback would garble the terminal. (The handler answers any other
+        error itself, with a JSON 500.)"""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 def is_loopback(host: str) -> bool:
