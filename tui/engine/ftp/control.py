@@ -84,14 +84,6 @@ class FaultControlMixin:
     def on_login_failed(self, username: str, password: str) -> None:
         self.emit(ev.LOGIN, user=username, ok=False)
 
-    def on_file_received(self, file: str) -> None:
-        final = self.fs.final_name(file) if self.fs is not None else file
-        if final != file:  # a whole upload under its partial name: now under its own
-            try:
-                os.replace(file, final)
-            except OSError as err:
-                self.emit(ev.ERROR, message=f"cannot rename {file} to {final}: {err.strerror}")
-
     def close(self) -> None:
         was_open = not internals.closed(self) and self.session_id
         super().close()  # closes the data channel too: its transfer event comes first
