@@ -21,7 +21,11 @@ One run measures, side by side:
    upload really got the fault (the fault event's own timestamp), presses "u" again and
    measures until an upload that began after it got a 226; it also notes when the panel's
    state label read ARMED/off, the peak RSS, the events/s drained and the drops.
-3. A markdown table of every figure with its target and PASS/MISS.
+3. Rules in bulk, in this process: N rules (10,000) added to a server's board one by one,
+   each told to the server as a rule event (as an add from the API or the console is),
+   then saved as a profile and loaded as ``ftpfault --profile`` does at start (the file
+   read and every rule armed on a new server's board).
+4. A markdown table of every figure with its target and PASS/MISS.
 
 Usage (from the repository root, with the package installed or not):
 
@@ -63,6 +67,7 @@ USER, PASSWORD = "testuser", "testpass"
 HOST = "127.0.0.1"
 WAIT = 30.0  # seconds any single wait may take before it counts as a setup error
 TARGET_RATIO, TARGET_MS, TARGET_RSS_MIB = 0.95, 100.0, 150.0
+TARGET_RULES_MS = 1000.0  # for N rule adds, and for loading a profile of N rules
 
 
 class SetupError(Exception):
@@ -436,7 +441,41 @@ def console_phase(args: argparse.Namespace, tmp: Path, stack: contextlib.ExitSta
     return json.loads(out.strip().splitlines()[-1])
 
 
-# --- 3. report
+# --- 3. rules in bulk
+
+
+def rules_phase(args: argparse.Namespace, tmp: Path) -> dict:
+    """N rules added one by one, then saved and loaded as a profile; times in ms."""
+    from tui.engine.profiles import load_profile, save_profile
+    from tui.engine.server import FaultServer
+    from tui.engine.settings import Settings
+
+    settings = Settings(root=tmp / "rules", port=0, passive_ports=None)
+    # distinct specs mostly, some twins (the board counts identical rules apart)
+    specs = [f"upload=451,path=/d{i % 100}/f{i % (args.rules // 2 or 1)}.bin,times={i % 7 + 1}"
+             for i in range(args.rules)]
+    server = FaultServer(settings)  # bound, not serving: its board and its rule events
+    try:
+        slowest, began = 0.0, time.perf_counter()
+        for spec in specs:
+            t0 = time.perf_counter()
+            server.board.add(spec, source="bench")
+            slowest = max(slowest, time.perf_counter() - t0)
+        adds = time.perf_counter() - began
+        profile = save_profile(tmp / "rules.toml", server.board.rules())
+    finally:
+        server.stop()
+    began = time.perf_counter()
+    loaded = FaultServer(settings, rules=load_profile(profile).rules)
+    load = time.perf_counter() - began
+    loaded.stop()
+    if len(loaded.board.rules()) != args.rules:
+        raise SetupError(f"the profile of {args.rules} rules loaded {len(loaded.board.rules())}")
+    return {"rules": args.rules, "adds_ms": adds * 1000, "slowest_add_ms": slowest * 1000,
+            "load_ms": load * 1000, "profile_kib": profile.stat().st_size / 1024}
+
+
+# --- 4. report
 
 
 LATENCIES = {  # figure -> (line in the flood table, row in the summary)
@@ -453,7 +492,7 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def report(args: argparse.Namespace, rows: list[dict], con: dict) -> None:
+def report(args: argparse.Namespace, rows: list[dict], con: dict, rules: dict) -> None:
     print(f"\n## Throughput over loopback (curl, median of {args.rounds} interleaved rounds)\n")
     print(f"{'':<21} {'bare':>7} {'fault':>7} {'ratio':>6} {'armed':>7} {'ratio':>6}")
     for r in rows:
@@ -484,6 +523,12 @@ def report(args: argparse.Namespace, rows: list[dict], con: dict) -> None:
         xs = con[key]
         print(f"{line:<50} {statistics.median(xs):6.1f} {max(xs):6.1f}  " + " ".join(f"{x:.0f}" for x in xs))
 
+    n = rules["rules"]
+    print(f"\n## Rules in bulk ({n:,} rules)\n")
+    print(f"adds     {rules['adds_ms']:.0f} ms for {n:,} via the board ({rules['adds_ms'] * 1000 / n:.1f} us "
+          f"each, the slowest {rules['slowest_add_ms']:.2f} ms)")
+    print(f"profile  {rules['profile_kib']:.0f} KiB, read and armed in {rules['load_ms']:.0f} ms")
+
     print("\n## Summary\n")
     print("| figure | value | target | result |")
     print("|---|---|---|---|")
@@ -502,6 +547,10 @@ def report(args: argparse.Namespace, rows: list[dict], con: dict) -> None:
           f"| < {TARGET_RSS_MIB:.0f} MiB | {verdict(con['rss_peak_mib'] < TARGET_RSS_MIB)} |")
     print(f"| events drained by the console under the flood | {drained / secs:.0f}/s, {con['dropped']} "
           f"dropped | 0 dropped | {verdict(con['dropped'] == 0)} |")
+    for figure, key in ((f"{n:,} rule adds via the board", "adds_ms"),
+                        (f"a {n:,}-rule profile loads in", "load_ms")):
+        ms = rules[key]
+        print(f"| {figure} | {ms:.0f} ms | < {TARGET_RULES_MS:.0f} ms | {verdict(ms < TARGET_RULES_MS)} |")
 
 
 # --- entry point
@@ -520,6 +569,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kib", type=int, default=4, help="size of each flood transfer (default 4)")
     p.add_argument("--flood-seconds", type=float, default=10.0, help="flood duration (default 10)")
     p.add_argument("--presses", type=int, default=10, help="arm/disarm pairs (default 10)")
+    p.add_argument("--rules", type=int, default=10_000, help="rules added, and in the profile (default 10000)")
     internal = p.add_argument_group("internal modes (the script runs itself)")
     internal.add_argument("--serve", choices=("bare", "fault"))
     internal.add_argument("--root", type=Path)
@@ -568,7 +618,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"console: {args.clients} clients for {args.flood_seconds:g} s, {args.presses} arm/disarm pairs ...",
                   flush=True)
             con = console_phase(args, tmp, stack)
-        report(args, rows, con)
+            print(f"rules: {args.rules} adds, a profile of as many ...", flush=True)
+            rules = rules_phase(args, tmp)
+        report(args, rows, con, rules)
         return 0
     except SetupError as err:
         print(f"bench: error: {err}", file=sys.stderr)

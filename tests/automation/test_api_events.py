@@ -1,6 +1,7 @@
 """Events and sessions over the control API: ``GET /events`` holds the same objects as
 ``FaultServer.events()``, every kind with its fields, paged with ``since=`` without gaps
-or duplicates while clients run; ``GET /sessions`` says who is connected and what they do;
+or duplicates while clients run; ``GET /sessions`` says who is connected and what they do
+(and a session hung up after three wrong passwords is not among them);
 and 20 clients transferring while the API arms and disarms rules every 10 ms see exactly
 what the events, the journal and the files on disk say, transfer by transfer.
 """
@@ -18,7 +19,9 @@ from tests.support.control import (
     ALL_KINDS, EVENT_KEYS, download_code, journal_reaches, one_final_reply_per_command,
     read_journal, upload_code,
 )
+from tests.support.ftp import three_wrong_passwords
 from tests.support.servers import DEADLINE, PASSWORD, USER, connect, payload, sha256, wait_until
+from tui.engine.ftp.control import FaultFTPHandler
 from tui.engine.journal import Journal
 
 
@@ -154,6 +157,25 @@ def test_sessions_say_who_is_connected_and_what_they_do(server, root, http_api):
     (left,) = http_api.get("/sessions")
     assert left["command"] == "CWD sub"
     idle.quit()
+    wait_until(lambda: http_api.get("/sessions") == [], what="no sessions")
+
+
+def test_a_session_hung_up_after_three_wrong_passwords_leaves_sessions(server, http_api, monkeypatch):
+    """pyftpdlib tells the third failed login after it closed the session: it must not
+    bring the session back as a ghost that never leaves."""
+    monkeypatch.setattr(FaultFTPHandler, "auth_failed_timeout", 0)  # no 3 s wait per refusal
+    stays = connect(server)
+    replies = three_wrong_passwords(server.port)
+    assert [r[:3] for r in replies] == ["530", "530", "530"] and replies[-1].endswith("Disconnecting.")
+    events = wait_until(lambda: (found := http_api.get("/events?kind=login")) and len(found) == 4 and found,
+                        what="the three failed logins")
+    gone = {e["session"] for e in events if not e["ok"]}
+    assert len(gone) == 1
+    (left,) = http_api.get("/sessions")  # the ghost is not there, now or later
+    assert (left["user"], left["state"]) == (USER, "logged in") and left["id"] not in gone
+    closed = http_api.get("/events?kind=session.close")
+    assert [e["session"] for e in closed] == list(gone)
+    stays.quit()
     wait_until(lambda: http_api.get("/sessions") == [], what="no sessions")
 
 

@@ -20,34 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.control import ALL_KINDS, EVENT_KEYS, Http, journal_reaches, upload_code, download_code
+from tests.support.control import (ALL_KINDS, EVENT_KEYS, Http, ctl, ctl_env, download_code,
+                                  journal_reaches, one_line_error, upload_code)
 from tests.support.servers import DEADLINE, FTPFAULT, ftpfault_env, payload, wait_until
-
-
-def ctl_env(url: str | None = None) -> dict[str, str]:
-    env = ftpfault_env()
-    env.pop("FTPFAULT_CONTROL", None)
-    if url is not None:
-        env["FTPFAULT_CONTROL"] = url
-    return env
-
-
-def ctl(*args: str, url: str | None = None, env: dict | None = None,
-        command: list[str] | None = None) -> subprocess.CompletedProcess:
-    argv = [*(command or [*FTPFAULT, "ctl"]), *(["--control", url] if url else []), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=DEADLINE,
-                          env=env if env is not None else ctl_env(), stdin=subprocess.DEVNULL)
-
-
-def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert result.stdout == "" and "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("ftpfault ctl: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def test_ctl_and_journal_end_to_end(headless_control):

@@ -1,7 +1,8 @@
 """The console driven by its real keys (Textual Pilot), with a real server and ftplib client:
 the upload and download faults armed, disarmed and given a code from the keyboard, the
 panel, header, log and tables following what happens, help and the command palette, and
-``q`` quitting promptly with a transfer running.
+``q`` quitting promptly with a transfer running; the exposure warnings in the header, as
+written; a session hung up after three wrong passwords stays closed in Sessions.
 
 Rules added and edited in the form are in test_rule_form.py, saving and loading profiles
 in test_save_and_load.py.
@@ -18,7 +19,8 @@ from textual.command import CommandList
 from textual.widgets import Select, Switch
 
 from tests.support.pilot import SIZE, armed_on_screen, download, row, until, upload
-from tests.support.servers import DEADLINE, connect, payload
+from tests.support.ftp import three_wrong_passwords
+from tests.support.servers import DEADLINE, USER, connect, payload
 from tui.console.widgets.help import HelpScreen
 from tui.console.widgets.event_log import EventLog
 from tui.console.widgets.live import SessionTable, TransferTable
@@ -212,3 +214,46 @@ async def test_q_quits_and_frees_the_port_while_a_transfer_runs(console, setting
     assert server.wait_stopped(0)
     assert _can_serve_again(settings, port)
     assert (await asyncio.wait_for(client, DEADLINE)).startswith("data connection closed")
+
+
+async def test_a_session_hung_up_after_three_wrong_passwords_shows_closed(console, monkeypatch):
+    """pyftpdlib tells the third failed login after the session closed: the row stays closed."""
+    from tui.engine.ftp.control import FaultFTPHandler
+
+    monkeypatch.setattr(FaultFTPHandler, "auth_failed_timeout", 0)  # no 3 s wait per refusal
+    server = console.server
+    async with console.run_test(size=SIZE) as pilot:
+        replies = await asyncio.to_thread(three_wrong_passwords, server.port)
+        assert replies[-1].startswith("530") and replies[-1].endswith("Disconnecting.")
+        table = console.query_one(SessionTable)
+        failed = lambda: [e for e in server.history.since(0, "login") if not e.ok]  # noqa: E731
+        # every event told (the third login after the close) and drawn
+        await until(pilot, lambda: len(failed()) == 3 and len(console.feed) == 0 and not console.backlog,
+                    "the three failed logins drawn")
+        (sid,) = {e.session for e in failed()}
+        assert str(table.get_cell(str(sid), "state")) == "closed"
+        assert str(table.get_cell(str(sid), "user")) == USER
+        assert server.sessions() == []
+
+
+async def test_warnings_show_in_the_header_as_written(settings):
+    from tui.console.app import FaultConsole
+
+    warnings = ["the FTP server listens on 0.0.0.0, beyond this machine, with the default password "
+                "'testpass': anyone who reaches it can read and write /srv/[b]ftp[/b]",
+                "the control API listens on 0.0.0.0, beyond this machine: anyone with its token can "
+                "change the faults"]
+    app = FaultConsole(FaultServer(settings), warnings=warnings)
+    async with app.run_test(size=SIZE) as pilot:
+        shown = app.query_one("#warnings")
+        text = str(shown.render())
+        assert text == "\n".join(f"warning: {w}" for w in warnings)  # as written: no markup
+        assert shown.region.y < app.query_one("#faults").region.y  # above the faults, in the header
+        assert shown.region.height >= 2
+        await pilot.press("u")  # the console works as ever
+        assert armed_on_screen(app, "upload")
+
+
+async def test_no_warnings_no_warning_line(console):
+    async with console.run_test(size=SIZE):
+        assert not console.query("#warnings")

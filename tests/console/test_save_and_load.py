@@ -1,7 +1,10 @@
 """The console's ``s`` (save the rules to a profile) and ``l`` (load a profile, replacing the
 rules), with real keys under Pilot: a saved profile, served by ``ftpfault --headless``,
 answers a client exactly as the console did; a bad profile or Esc changes nothing; the
-rules loaded apply at once and show in the panel.
+rules loaded apply at once and show in the panel. ``s`` over a file the console did not
+load (or save) asks first, n or Esc leaving it as it was; the loaded profile, or a link to
+it, is written without a question; a file that is not TOML is left alone with one error.
+What saving keeps of a file is in tests/engine/test_profiles_roundtrip.py.
 """
 
 from __future__ import annotations
@@ -177,3 +180,116 @@ enabled = false
         assert isinstance(app.screen, PathPrompt)
         assert app.screen.query_one("Input").value == path.name
         await pilot.press("escape")
+
+
+# --- saving over a file: the loaded profile is written, any other file is asked about
+
+
+OTHERS = '''# someone else's profile
+[server]
+seed = 11
+
+[[fault]]
+spec = "login=530"
+'''
+
+
+async def save_to(app, pilot, name: str) -> None:
+    from tui.console.widgets.path_prompt import PathPrompt
+
+    await pilot.press("s")
+    assert isinstance(app.screen, PathPrompt)
+    await type_line(pilot, name)
+    await pilot.press("enter")
+
+
+async def test_s_asks_before_writing_over_a_file_it_did_not_load(tmp_path, monkeypatch):
+    from tui.console.widgets.path_prompt import ConfirmPrompt
+
+    root = tmp_path / "root"
+    root.mkdir()
+    other = write_profile(tmp_path / "other.toml", OTHERS)
+    monkeypatch.chdir(tmp_path)
+    app = console_app(root)
+    notes = recording_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("u", "4")
+        await save_to(app, pilot, "other.toml")  # n: nothing written
+        assert isinstance(app.screen, ConfirmPrompt)
+        assert "other.toml is not the profile loaded here" in str(app.screen.query_one("Static").render())
+        await pilot.press("n")
+        assert not isinstance(app.screen, ConfirmPrompt)
+        assert other.read_text() == OTHERS and notes == [] and app.profile is None
+
+        await save_to(app, pilot, "other.toml")  # Esc is a no as well
+        await pilot.press("escape")
+        assert other.read_text() == OTHERS and notes == []
+
+        await save_to(app, pilot, "other.toml")  # y: the faults are replaced, the rest stays
+        await pilot.press("y")
+        assert not isinstance(app.screen, ConfirmPrompt)
+        assert notes == [("Saved 1 rule(s) to other.toml", "information")]
+        saved = load_profile(other)
+        assert saved.server == {"seed": 11} and [r.spec for r in saved.rules] == ["upload=451"]
+        assert other.read_text().startswith("# someone else's profile\n[server]\nseed = 11\n")
+
+        await pilot.press("d")  # now it is the console's profile: saved without a question
+        await save_to(app, pilot, "other.toml")
+        assert not isinstance(app.screen, ConfirmPrompt)
+        assert notes[-1] == ("Saved 2 rule(s) to other.toml", "information")
+        assert [r.spec for r in load_profile(other).rules] == ["upload=451", "download=426"]
+
+        await save_to(app, pilot, "new.toml")  # a new file: nothing to ask
+        assert not isinstance(app.screen, ConfirmPrompt)
+        assert notes[-1] == ("Saved 2 rule(s) to new.toml", "information")
+
+
+async def test_s_writes_the_loaded_profile_and_a_link_to_it_without_asking(tmp_path, monkeypatch):
+    from tui.console.app import FaultConsole
+    from tui.console.widgets.path_prompt import ConfirmPrompt
+    from tui.engine.server import FaultServer
+    from tui.engine.settings import Settings
+
+    root = tmp_path / "root"
+    root.mkdir()
+    mine = write_profile(tmp_path / "mine.toml", OTHERS)
+    (tmp_path / "link.toml").symlink_to("mine.toml")
+    monkeypatch.chdir(tmp_path)
+    app = FaultConsole(FaultServer(Settings(root=root, port=0, passive_ports=None)), profile=Path("mine.toml"))
+    notes = recording_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("u")
+        await pilot.press("s")
+        assert app.screen.query_one("Input").value == "mine.toml"
+        await pilot.press("enter")  # the profile given with --profile
+        assert not isinstance(app.screen, ConfirmPrompt)
+        assert notes == [("Saved 1 rule(s) to mine.toml", "information")]
+        await save_to(app, pilot, "link.toml")  # the same file by another name
+        assert not isinstance(app.screen, ConfirmPrompt)
+        assert notes[-1] == ("Saved 1 rule(s) to link.toml", "information")
+    assert (tmp_path / "link.toml").is_symlink()
+    assert load_profile(mine).server == {"seed": 11}
+    assert [r.spec for r in load_profile(mine).rules] == ["upload=426"]
+
+
+async def test_s_over_a_file_that_is_not_toml_leaves_it_with_one_error(tmp_path, monkeypatch):
+    from tui.console.widgets.path_prompt import ConfirmPrompt
+
+    root = tmp_path / "root"
+    root.mkdir()
+    notes_file = tmp_path / "notes.toml"
+    notes_file.write_text("these are my notes = = =\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    app = console_app(root)
+    notes = recording_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("u")
+        await save_to(app, pilot, "notes.toml")
+        assert isinstance(app.screen, ConfirmPrompt)
+        await pilot.press("y")
+        assert len(notes) == 1 and notes[0][1] == "error", notes
+        assert notes[0][0].startswith("notes.toml: not valid TOML, not overwritten")
+        assert notes_file.read_text(encoding="utf-8") == "these are my notes = = =\n"
+        assert app.is_running and app.profile is None
+        await pilot.press("d")  # the console goes on
+        assert [r.spec for r in app.server.board.rules()] == ["upload=426", "download=426"]

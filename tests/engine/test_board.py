@@ -182,3 +182,38 @@ def test_candidates_counts_nothing_and_match_honours_eligible():
     got = board.match("download", eligible=lambda r: r.after is None)
     assert got.id == plain.id
     assert board.stats(cut.id).matched == 0 and board.fired(plain.id) == 1
+
+
+# --- adding stays O(1): nothing is recomputed for the rules already there
+
+
+def test_adding_a_rule_computes_no_other_rules_spec(monkeypatch, tmp_path):
+    """Counted, not timed: each add, replace or remove computes Rule.spec a fixed number of
+    times (its own, for the twin count and the rule event), however many rules there are."""
+    from tui.engine.server import FaultServer
+    from tui.engine.settings import Settings
+
+    calls = []
+    real = Rule.spec.fget
+    monkeypatch.setattr(Rule, "spec", property(lambda rule: calls.append(rule.id) or real(rule)))
+    server = FaultServer(Settings(root=tmp_path, port=0, passive_ports=None))  # its listener: rule events
+    try:
+        board = server.board
+
+        def cost(change) -> list[str]:
+            calls.clear()
+            change()
+            return list(calls)
+
+        first = cost(lambda: board.add("upload=451,path=*.bin"))
+        for n in range(2, 1001):
+            board.add(f"download=426,after={n}")
+        last = cost(lambda: board.add("upload=451,path=*.bin"))  # a twin of the first, too
+        assert len(last) == len(first) <= 3, (first, last)
+        assert set(last) <= {"", "r1001"}  # its own spec only (before and after it has an id)
+        replaced = cost(lambda: board.replace("r500", "list=450"))
+        removed = cost(lambda: board.remove("r600"))
+        assert len(replaced) <= 3 and set(replaced) <= {"", "r500"}
+        assert len(removed) <= 2 and set(removed) == {"r600"}
+    finally:
+        server.stop()

@@ -7,10 +7,11 @@ import ftplib
 import http.client
 import io
 import json
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .servers import DEADLINE, wait_until
+from .servers import DEADLINE, FTPFAULT, ftpfault_env, wait_until
 
 EVENT_KEYS = {"seq", "time", "kind", "session"}
 ALL_KINDS = {"run", "rule", "session.open", "session.close", "login", "command", "reply", "transfer",
@@ -63,6 +64,37 @@ class Http:
         resp = self.call("POST", "/rules", {"spec": spec})
         assert resp.status == 201, resp.body
         return resp.json
+
+
+# --- ftpfault ctl, as a script runs it
+
+
+def ctl_env(url: str | None = None, token: str | None = None) -> dict[str, str]:
+    """The environment of ``ftpfault ctl``: $FTPFAULT_CONTROL and $FTPFAULT_TOKEN as given."""
+    env = ftpfault_env()
+    for name, value in (("FTPFAULT_CONTROL", url), ("FTPFAULT_TOKEN", token)):
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
+    return env
+
+
+def ctl(*args: str, url: str | None = None, env: dict | None = None,
+        command: list[str] | None = None) -> subprocess.CompletedProcess:
+    argv = [*(command or [*FTPFAULT, "ctl"]), *(["--control", url] if url else []), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=DEADLINE,
+                          env=env if env is not None else ctl_env(), stdin=subprocess.DEVNULL)
+
+
+def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ftpfault ctl: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
 
 
 def read_journal(path: Path) -> list[dict]:

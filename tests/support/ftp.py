@@ -77,6 +77,22 @@ def add_rule(server: FaultServer, spec: str, armed: bool) -> Rule:
 # --- raw sessions
 
 
+def three_wrong_passwords(port: int) -> list[str]:
+    """One session, three wrong passwords (pyftpdlib's limit): the replies, then the server
+    hangs up. (Each refusal waits for pyftpdlib's auth_failed_timeout.)"""
+    raw = RawFTP(port)
+    try:
+        replies = []
+        for _ in range(3):
+            assert raw.cmd(f"USER {USER}").startswith("331")
+            replies.append(raw.cmd("PASS not-the-password"))
+        assert raw.file.readline() == b""  # hung up
+        return replies
+    finally:
+        raw.close()
+
+
+
 def open_transfer(server: FaultServer, recorder: Recorder, command: str
                   ) -> tuple[RawFTP, int, socket.socket]:
     """A raw session, logged in, with COMMAND begun on a passive data connection:

@@ -114,7 +114,7 @@ class Headless:
         wait_until(lambda: self.lines or self.proc.poll() is not None, what="the banner")
         assert self.lines, self.proc.communicate(timeout=DEADLINE)[1]
         self.banner = self.lines[0]
-        self.port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", self.banner).group(1))
+        self.port = int(re.search(r"ftp://[^/\s]+:(\d+)/", self.banner).group(1))  # (reached on 127.0.0.1)
         control = re.search(r"control=(http://\S+)", self.banner)
         self.control = control.group(1) if control else None
 

@@ -39,7 +39,7 @@ from .widgets.fault_panel import FaultPanel, FaultRow
 from .widgets.help import HelpScreen
 from .widgets.event_log import FILTERS, EventLog
 from .widgets.live import ReportTable, SessionTable, TransferTable
-from .widgets.path_prompt import PathPrompt, TextPrompt
+from .widgets.path_prompt import ConfirmPrompt, PathPrompt, TextPrompt
 from .widgets.rule_form import RuleForm
 from .widgets.transcript import TranscriptScreen, header_for
 
@@ -53,6 +53,13 @@ SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another wait
 DEFAULT_SWITCH_INTERVAL = sys.getswitchinterval()
 WIDE = 120  # columns from which Sessions and Transfers stand side by side
 SOURCE = "console"  # who changed a rule, in its rule event
+
+
+def same_file(path: Path, other: Path | None) -> bool:
+    try:
+        return other is not None and path.samefile(other)
+    except OSError:  # (the other one is gone)
+        return False
 
 
 def bindings() -> list[Binding]:
@@ -376,9 +383,20 @@ class FaultConsole(App[None]):
         def save(path: Path | None) -> None:
             if path is None:
                 return
+            if path.exists() and not same_file(path, self.profile):  # someone else's file
+                self.push_screen(ConfirmPrompt(f"{path} is not the profile loaded here. Replace its "
+                                               "faults with these rules? (Its [server] and comments stay.)"),
+                                 lambda yes: write(path) if yes else None)
+                return
+            write(path)
+
+        def write(path: Path) -> None:
             rules = self.server.board.rules()
             try:
                 save_profile(path, rules)
+            except ProfileError as err:  # not a profile: left as it was
+                self.notify(str(err), severity="error", timeout=10, markup=False)
+                return
             except OSError as err:
                 self.notify(f"Cannot save {path}: {err.strerror}", severity="error", markup=False)
                 return

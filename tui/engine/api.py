@@ -26,10 +26,14 @@ from __future__ import annotations
 
 import errno
 import hmac
+import io
 import ipaddress
 import json
 import re
+import socket
+import sys
 import threading
+import time
 from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,7 +48,7 @@ from .settings import DEFAULT_CONTROL_PORT
 
 MAX_BODY = 64 * 1024
 MAX_CONNECTIONS = 32  # connections served at once; more get a 503
-READ_TIMEOUT = 10.0  # seconds a connection may take to send its request
+READ_TIMEOUT = 10.0  # seconds a connection may take to send its request (read when an API starts)
 SOURCE = "api"  # who changed a rule, in its rule event
 
 
@@ -79,17 +83,43 @@ def _is_ip(text: str) -> bool:
         return False
 
 
+class _Deadline(io.RawIOBase):
+    """The reading side of a connection, with one deadline for the whole request rather
+    than a timeout for each read: a client that sends a byte now and then cannot keep its
+    thread past the deadline either."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.sock = sock
+        self.end = time.monotonic() + seconds
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = f"ftpfault/{__version__}"
-    timeout = READ_TIMEOUT  # a slow or silent client does not keep a thread forever
+    timeout: float  # READ_TIMEOUT, set on the subclass ControlAPI makes
     api: ControlAPI  # set on the subclass ControlAPI makes
 
     # --- plumbing: JSON in, JSON out, every error a JSON message
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # reads go by the request's deadline instead
+        self.rfile = io.BufferedReader(_Deadline(self.connection, self.timeout))
 
     def log_message(self, format: str, *args) -> None:  # the console owns the terminal
         pass
 
     def _send(self, status: HTTPStatus, payload=None, headers: dict | None = None) -> None:
+        self.connection.settimeout(self.timeout)  # for each write (reading may have left less)
         body = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         if payload is not None:
@@ -104,6 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (a bad request line, headers too long) as JSON too."""
         self.close_connection = True
+        if self.command is None:  # the request line was not understood: still a status line
+            self.request_version = "HTTP/1.0"
         try:
             self._send(HTTPStatus(code), {"error": message or HTTPStatus(code).phrase})
         except OSError:
@@ -116,7 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(text)
         if length > MAX_BODY:
             raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-        raw = self.rfile.read(length) if length else b""
+        try:
+            raw = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            raise ApiError(HTTPStatus.REQUEST_TIMEOUT, "the body did not come in time") from None
         try:
             data = json.loads(raw or b"{}")
         except (ValueError, UnicodeDecodeError):
@@ -156,12 +191,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_HEAD(self) -> None:  # GET's answer without its body
+        self._dispatch("HEAD")
+
     # not methods of this API: JSON 405s, not http.server's HTML 501
     def do_PUT(self) -> None:
         self._dispatch("PUT")
-
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
 
     def do_OPTIONS(self) -> None:  # a CORS preflight gets no CORS headers: the browser stops
         self._dispatch("OPTIONS")
@@ -195,6 +230,13 @@ class _HTTPServer(ThreadingHTTPServer):
         finally:
             self.slots.release()
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away mid-request (a reset, a broken pipe) is no error of the
+        API's, and a traceback would garble the terminal. (The handler answers any other
+        error itself, with a JSON 500.)"""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
 
 def is_loopback(host: str) -> bool:
     try:
@@ -213,7 +255,7 @@ class ControlAPI:
             raise ValueError("a control API beyond loopback needs a token")
         self.ftp = server
         self.token = token
-        handler = type("ControlHandler", (_Handler,), {"api": self})
+        handler = type("ControlHandler", (_Handler,), {"api": self, "timeout": READ_TIMEOUT})
         try:
             self.httpd = _HTTPServer((host, port), handler)
         except OSError as err:
@@ -225,7 +267,6 @@ class ControlAPI:
         # bound to every address: a request may name any of the machine's addresses
         self.wildcard = _is_ip(bound) and ipaddress.ip_address(bound).is_unspecified
         self.hosts = {bound, "localhost", "127.0.0.1", "::1"}  # names a request may use for us
-        self.origins = {f"http://{name}:{self.port}" for name in ("localhost", "127.0.0.1", "[::1]", bound)}
         self._thread: threading.Thread | None = None
 
     def admit(self, headers) -> None:
@@ -236,8 +277,8 @@ class ControlAPI:
         if not (name in self.hosts or (self.wildcard and _is_ip(name))):
             raise ApiError(HTTPStatus.FORBIDDEN, f"Host {host[:80]!r} is not this API's address")
         origin = headers.get("Origin")
-        if origin is not None and origin.strip().lower() not in self.origins and not (
-                self.wildcard and _is_ip(urlsplit(origin).hostname or "")):
+        # only a page at the address the request was sent to (this API serves no pages)
+        if origin is not None and origin.strip().lower() != f"http://{host}":
             raise ApiError(HTTPStatus.FORBIDDEN, f"requests from {origin[:80]!r} are not allowed")
         if self.token is not None:
             scheme, _, given = (headers.get("Authorization") or "").partition(" ")
@@ -269,6 +310,7 @@ class ControlAPI:
 
     def route(self, method: str, path: str):
         path = path.rstrip("/") or "/"
+        verb = "GET" if method == "HEAD" else method  # HEAD: GET's answer, without its body
         table = {
             ("GET", "/"): self.index,
             ("GET", "/rules"): self.list_rules,
@@ -280,14 +322,14 @@ class ControlAPI:
             ("GET", "/sessions"): self.sessions,
             ("GET", "/report"): self.report,
         }
-        if (method, path) in table:
-            return table[method, path]
+        if (verb, path) in table:
+            return table[verb, path]
         match = self._RULE.match(path)
         if match:
             rule_id = match["id"]
             actions = {"GET": self.get_rule, "PATCH": self.change_rule, "DELETE": self.remove_rule}
-            if method in actions:
-                return lambda request, query: actions[method](request, rule_id)
+            if verb in actions:
+                return lambda request, query: actions[verb](request, rule_id)
         if any(p == path for _, p in table) or match:
             allow = ", ".join(m for m, p in table if p == path) if not match else "GET, PATCH, DELETE"
             raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}",

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomlkit
+from tomlkit.items import AoT
 
 from .rules import Rule, RuleError, parse_rule, rule_from_fields, rule_to_fields
 from .settings import SETTINGS
@@ -48,6 +49,18 @@ def _entry(rule: Rule) -> dict:
         same = False
     entry = {"spec": rule.spec} if same else rule_to_fields(rule)
     return entry | ({} if rule.enabled else {"enabled": False})
+
+
+def _after_the_faults(document: tomlkit.TOMLDocument) -> list:
+    """The comments and blank lines after the last [[fault]]'s last key. TOML gives them to
+    that table; to whoever wrote them they come after it (a note at the end of the file,
+    the comment above a [server] that follows), so they are not the console's to drop."""
+    faults = document.get("fault")
+    if not isinstance(faults, AoT) or not faults:
+        return []
+    body = faults[-1].value.body
+    keys = [i for i, (key, _) in enumerate(body) if key is not None]
+    return [item for _, item in body[keys[-1] + 1 if keys else 0:]]
 
 
 @dataclass
@@ -114,15 +127,20 @@ def save_profile(path: str | Path, rules: Iterable[Rule]) -> Path:
     else:
         document = tomlkit.document()
         document.add(tomlkit.comment(f"FTP Fault Console profile: ftpfault --profile {target.name}"))
+    after = _after_the_faults(document)
     faults = tomlkit.aot()
     for rule in rules:
         table = tomlkit.table()
         table.update(_entry(rule))
         faults.append(table)
-    if "fault" in document:
-        document["fault"] = faults
+    if not faults:
+        document.pop("fault", None)  # (an empty array of tables would be "fault = []" on top)
+    elif "fault" in document:
+        document["fault"] = faults  # where the old ones were
     else:
         document.append("fault", faults)
+    for item in after:
+        (faults[-1] if faults else document).add(item)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:  # created as open() would (the umask applies), then given the old file's mode

@@ -84,14 +84,6 @@ class FaultControlMixin:
     def on_login_failed(self, username: str, password: str) -> None:
         self.emit(ev.LOGIN, user=username, ok=False)
 
-    def on_file_received(self, file: str) -> None:
-        final = self.fs.final_name(file) if self.fs is not None else file
-        if final != file:  # a whole upload under its partial name: now under its own
-            try:
-                os.replace(file, final)
-            except OSError as err:
-                self.emit(ev.ERROR, message=f"cannot rename {file} to {final}: {err.strerror}")
-
     def close(self) -> None:
         was_open = not internals.closed(self) and self.session_id
         super().close()  # closes the data channel too: its transfer event comes first
@@ -135,14 +127,24 @@ class FaultControlMixin:
         # a bare CR or LF would be echoed by '500 Command "..." not understood.' and split it
         return super().decode(data).replace("\r", "\ufffd").replace("\n", "\ufffd")
 
+    def known_command(self, cmd: str, arg: str) -> str | None:
+        """The command pyftpdlib runs for a line, as it finds it: SITE with its subcommand,
+        and a verb it does not know by its last four letters (clients send ABOR, STAT and
+        QUIT after the Telnet IP and Synch bytes); None when it runs none (a 500)."""
+        if cmd == "SITE" and arg:
+            cmd = f"SITE {arg.split(' ')[0].upper()}"
+        if cmd in self.proto_cmds:
+            return cmd
+        return cmd[-4:] if cmd[-4:] in ("ABOR", "STAT", "QUIT") else None
+
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
         shown = "******" if cmd == "PASS" else arg[:MAX_ARG_LEN]
         self.emit(ev.COMMAND, command=cmd[:MAX_ARG_LEN], arg=shown)
-        if "\x00" in arg and cmd in self.proto_cmds:  # the file system would fail on it: no reply
+        known = self.known_command(cmd, arg)
+        if "\x00" in arg and known is not None:  # the file system would fail on it: no reply
             self.respond("501 Syntax error: a NUL character in the argument.")
             return
-        if (self.authenticated and not arg and cmd[-4:] == "STAT"
-                and (cmd == "STAT" or cmd not in self.proto_cmds)):
+        if self.authenticated and not arg and known == "STAT":
             # pyftpdlib runs a bare STAT itself, past process_command: cmd:STAT must see it
             self.logline(f"<- {line}")
             self.process_command("STAT", "")

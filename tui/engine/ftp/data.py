@@ -62,10 +62,10 @@ class FaultDTPMixin:
         channel = self.cmd_channel
         command = channel.transfer_cmd or self.cmd or ""
         point = COMPLETION_POINTS.get(command, "list")
-        file = self.file_obj
-        path = file.name if file is not None else channel.transfer_path
-        if channel.fs is not None and path:
-            path = channel.fs.fs2ftp(channel.fs.final_name(path))
+        fs, file = channel.fs, self.file_obj
+        path = fs.final_name(file) if file is not None else channel.transfer_path
+        if fs is not None and path:
+            path = fs.fs2ftp(path)
         offset, size = channel.transfer_offset, -1
         if file is not None and point == "upload":
             try:  # where this upload starts writing: past the old content for APPE or REST
@@ -250,6 +250,8 @@ class FaultDTPMixin:
         quitting = rule is not None and internals.quit_pending(channel)
         if quitting:
             internals.set_quit_pending(channel, False)
+        if self.receive and self.transfer_finished:
+            self.rename_upload()
         super().close()
         if rule is not None:
             internals.set_quit_pending(channel, quitting)
@@ -257,6 +259,18 @@ class FaultDTPMixin:
         channel.emit(ev.TRANSFER, bytes=self.get_transmitted_bytes(),
                      elapsed=round(self.get_elapsed_time(), 3),
                      code=int(answer[:3]) if answer else None, **transfer.about())
+
+    def rename_upload(self) -> None:
+        """A whole upload written under its partial name gets its own before the reply
+        says it is complete (pyftpdlib's on_file_received() comes after the 226)."""
+        final = self.cmd_channel.fs.final_name(self.file_obj)
+        if final != self.file_obj.name:
+            self.file_obj.close()
+            try:
+                os.replace(self.file_obj.name, final)
+            except OSError as err:
+                self.cmd_channel.emit(ev.ERROR, message=f"cannot rename {self.file_obj.name} to "
+                                                        f"{final}: {err.strerror}")
 
     def remove_upload(self) -> None:
         """keep=no: what this upload wrote is gone before the reply goes out (the file,

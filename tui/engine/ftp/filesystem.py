@@ -21,7 +21,9 @@ class FaultFS(AbstractedFS):
             filename += self.partial_suffix
         return super().open(filename, mode)
 
-    def final_name(self, filename: str) -> str:
-        """The name an upload has once complete (without the partial suffix)."""
-        suffix = self.partial_suffix
-        return filename[:-len(suffix)] if suffix and filename.endswith(suffix) else filename
+    def final_name(self, file) -> str:
+        """The name an open file has once its upload is complete: without the partial
+        suffix open() gave it (a file that merely ends in the suffix keeps its name)."""
+        name, suffix = file.name, self.partial_suffix
+        given = suffix and file.mode.startswith("w") and name.endswith(suffix)
+        return name[:-len(suffix)] if given else name
