@@ -46,7 +46,7 @@ from .widgets.transcript import TranscriptScreen, header_for
 DEFAULT_PROFILE = Path("ftpfault-profile.toml")
 HANG_UP_GRACE = 2.0  # seconds the console may take to leave after its terminal is gone
 REFRESH_INTERVAL = 1 / 15  # seconds between drains of the event queue
-BUSY_DRAW_INTERVAL = 0.25  # while bytes flow, the screen is redrawn at most this often
+BUSY_DRAW_INTERVAL = 0.5  # while bytes flow, the screen is redrawn at most this often
 REPORT_INTERVAL = 1.0  # seconds between looks at the client report, when there is news
 EVENT_QUEUE_SIZE = 50_000
 SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
