@@ -194,3 +194,36 @@ async def test_rows_name_their_rule_and_only_the_quick_row_has_the_key(console):
         assert second.quick == "d"  # now the first download rule: d acts on it
         await pilot.press("d")
         assert board.get(second.rule_id).enabled is False and board.get(first.rule_id).point == "list"
+
+
+async def test_a_throttled_transfer_shows_while_it_runs_as_shaping(console):
+    """A slow download has its row (moving, in the shaping colour) and its session reads
+    downloading from the start, not only when it ends; the log calls it SHAPE, not FAULT."""
+    server = console.server
+    (server.root / "slow.bin").write_bytes(payload(300_000))
+    server.board.add("download,rate=100000")
+    async with console.run_test(size=SIZE) as pilot:
+        done = asyncio.get_running_loop().create_future()
+
+        def slow_download() -> None:
+            ftp = connect(server)
+            try:
+                ftp.retrbinary("RETR slow.bin", lambda b: None)
+            finally:
+                ftp.quit()
+
+        task = asyncio.create_task(asyncio.to_thread(slow_download))
+        task.add_done_callback(lambda _: done.set_result(True))
+        transfers = console.query_one("#transfers")
+        sessions = console.query_one(SessionTable)
+        await until(pilot, lambda: any(row["result"] == ("… ~ r1", "magenta")
+                                       for row in transfers.cells.values()), "the running transfer's row")
+        assert not done.done(), "the row came before the transfer ended"
+        await until(pilot, lambda: any(row["state"][0] == "downloading" for row in sessions.cells.values()),
+                    "the session downloading")
+        log = console.query_one(EventLog)
+        assert any(" SHAPE download 100000 B/s" in line for line in log.lines)
+        assert not any(" FAULT " in line for line in log.lines)
+        await task
+        await until(pilot, lambda: any(row["result"] == ("226 ~ r1", "green")
+                                       for row in transfers.cells.values()), "the finished transfer")
