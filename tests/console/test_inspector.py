@@ -13,7 +13,7 @@ from tests.support.servers import connect, payload
 from tui.console.widgets.event_log import EventLog
 from tui.console.widgets.fault_panel import FaultPanel
 from tui.console.widgets.live import ReportTable, SessionTable
-from tui.console.widgets.path_prompt import PathPrompt, TextPrompt
+from tui.console.widgets.path_prompt import ConfirmPrompt, PathPrompt, TextPrompt
 from tui.console.widgets.transcript import TranscriptScreen
 
 
@@ -78,6 +78,13 @@ async def test_r_shows_the_report_and_enter_opens_the_transcript(console, tmp_pa
         await pilot.press("enter")
         await until(pilot, written.exists, "the transcript file")
         assert written.read_text(encoding="utf-8") == transcript.text()
+        await pilot.press("w")  # again, over the same file: it asks first
+        await type_line(pilot, str(written))
+        await pilot.press("enter")
+        assert isinstance(console.screen, ConfirmPrompt)
+        written.write_text("mine")
+        await pilot.press("n")
+        assert written.read_text() == "mine" and isinstance(console.screen, TranscriptScreen)
         await pilot.press("escape")
         assert not isinstance(console.screen, TranscriptScreen)
         assert console.focused is report  # back where it was

@@ -23,7 +23,7 @@ from ...engine.events import Event
 from ...engine.logline import clock, describe, visible
 from ...engine.report import Account, account_line
 from .event_log import LogHighlighter
-from .path_prompt import PathPrompt
+from .path_prompt import ConfirmPrompt, PathPrompt
 
 INDENT = " " * 13  # under the text of a line, past its time (" +12.345 s  ")
 MAX_LINES = 20_000
@@ -113,9 +113,14 @@ class TranscriptScreen(Screen[None]):
         return "\n".join([self.header, "", *self.lines, "", *report_lines(self.session, self.accounts)]) + "\n"
 
     def action_write(self) -> None:
-        def write(path: Path | None) -> None:
-            if path is None:
-                return
+        def chosen(path: Path | None) -> None:
+            if path is not None and path.exists():
+                self.app.push_screen(ConfirmPrompt(f"{path} exists. Write over it?"),
+                                     lambda yes: write(path) if yes else None)
+            elif path is not None:
+                write(path)
+
+        def write(path: Path) -> None:
             try:
                 path.write_text(self.text(), encoding="utf-8")
             except OSError as err:
@@ -124,7 +129,7 @@ class TranscriptScreen(Screen[None]):
             self.notify(f"Wrote the transcript of session #{self.session} to {path}", markup=False)
 
         self.app.push_screen(PathPrompt(f"Write the transcript of session #{self.session}",
-                                        f"ftpfault-session-{self.session}.txt"), write)
+                                        f"ftpfault-session-{self.session}.txt"), chosen)
 
 
 def header_for(session: int, events: list[Event]) -> str:
