@@ -48,7 +48,7 @@ def test_help_explains_every_option():
         (["--fault", "upload=999"], "999"),
         (["--fault", "upload=abc"], "'abc'"),
         (["--fault", "sideways=426"], "'sideways'"),
-        (["--fault", "upload=226"], "226"),
+        (["--fault", "login=230"], "login=230: login takes 4xx or 5xx"),
         (["--port", "70000"], "70000"),
         (["--passive-ports", "9-2"], "9-2"),
         (["--masquerade", "not-an-ip"], "not-an-ip"),

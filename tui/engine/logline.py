@@ -41,6 +41,8 @@ def describe(event: Event) -> str | None:
         line = f"-> {event.code} {event.message}"
         if event.lines:
             line += f" (+{len(event.lines)} lines before)"
+        if event.unsolicited:
+            line += " (unsolicited: the answer to no command)"
     elif kind == FAULT and event.shaping:
         line = f"SHAPE {event.point} {event.action} ({event.command} {event.path}".rstrip()
         line += f", rule {event.rule})"

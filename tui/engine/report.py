@@ -10,11 +10,14 @@ How it reads a client from events alone:
 - Every command gets exactly one final reply, so per session the commands and their
   final replies pair up in order: each pair is an ``Exchange`` (a transfer's bytes and
   REST offset included). Paths are resolved against the session's directory at the time.
+  A rule's ``extra=`` reply answers no command: its event is marked unsolicited and left
+  out of the pairing.
 - An *attempt* is a later exchange that tries the faulted thing again: a STOR/APPE/STOU of
   the same path after an upload fault, a RETR after a download fault, a listing of the
   same directory, a PASS after a login fault, any data command after a data fault, the same
-  verb and argument after ``cmd:VERB``. Attempts count on the fault's session and on later
-  sessions of the same client (same address and user), within a window from the fault.
+  verb and argument after ``cmd:VERB``, a login on a new session after a ``connect`` fault.
+  Attempts count on the fault's session and on later sessions of the same client (same
+  address and user; any user after a fault before the login), within a window from the fault.
 - The account settles as soon as an attempt succeeds, or when its window closes (live:
   time passing; offline: the end of the journal, or of the run).
 
@@ -195,7 +198,7 @@ class ClientReport:
             elif kind == ev.COMMAND:
                 self._command(session, event)
             elif kind == ev.REPLY:
-                if event.code is not None and event.code >= 200:
+                if event.code is not None and event.code >= 200 and not event.unsolicited:
                     settled += self._reply(session, event)
             elif kind == ev.TRANSFER:
                 if session.pending and session.pending[0] is not None:
@@ -290,7 +293,7 @@ class ClientReport:
                 continue
             same = session.id == watch.account.session
             if not same and not (session.opened > watch.account.time and session.ip == watch.ip
-                                 and session.user == watch.account.user):
+                                 and watch.account.user in ("", session.user)):
                 continue  # not the client, or a connection it already had (a parallel worker)
             if self._see(watch, exchange, same):
                 settled.append(watch.account)
@@ -398,6 +401,8 @@ def is_attempt(account: Account, exchange: Exchange) -> bool:
         return command in DATA_COMMANDS
     if point == "login" or faulted == "PASS":
         return command == "PASS"
+    if point == "connect":  # refused at the greeting: a new session that logs in
+        return command == "PASS" and exchange.session != account.session
     if point.startswith("upload"):
         return command in UPLOADS and exchange.path == account.path
     if point.startswith("download"):
