@@ -389,7 +389,8 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            _bool_field, lambda v: "yes" if v else "no", lambda v: "remove file"),
     Option("multiline", SHAPE, "bad", "send the reply as a multi-line reply (bad: an empty first "
            "line, then an unpadded inner line with another code: valid, misread by many)",
-           *_choice("good", "bad"), str, lambda v: f"{'bad ' if v == 'bad' else ''}multi-line",
+           _choice("good", "bad")[0], _multiline_field, str,
+           lambda v: f"{'bad ' if v == 'bad' else ''}multi-line",
            bare="good"),
     Option("lf", SHAPE, "", "end the reply's lines with a bare LF instead of CRLF", _flag_text,
            _bool_field, str, lambda v: "bare LF", bare=True),
