@@ -202,6 +202,7 @@ def test_default_codes_and_texts_and_an_action_alone_keeps_the_normal_reply():
         ("upload,extra=226:", "extra='226:': empty message"),
         ("upload,stall,extra=226", "stall sends no reply: it has no shape"),
         ("upload,early", "early applies to the download point"),
+        ("download,early,after=10", "early and after= cannot be combined"),
         ("upload-start=150,drop", "drop hangs up after a final reply"),
         ("upload,address=127.0.0.2", "address= applies to the data point"),
         ("data,address=localhost", "not an IPv4 address"),

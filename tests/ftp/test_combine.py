@@ -89,7 +89,7 @@ def test_a_1xx_start_code_shaped_by_a_command_rule(server, root):
 
 def test_shaping_rules_count_on_their_own(server, ftp):
     every = server.board.add("upload,delay=0.01,every=2")
-    fail = server.board.add("upload=451,times=1")
+    server.board.add("upload=451,times=1")
     codes = []
     for i in range(4):
         try:

@@ -20,7 +20,7 @@ import pytest
 from tests.support.clients import assert_one_final_reply_per_command
 from tests.support.ftp import noop_ok
 from tests.support.rawftp import RawFTP, raw_retrieve, raw_store, read_all
-from tests.support.servers import payload, serve_file, sha256, wait_until
+from tests.support.servers import serve_file, sha256, wait_until
 from tui.engine.ftp import control, data, transfer
 from tui.engine.points import STANDARD_MESSAGES
 

@@ -568,6 +568,8 @@ def validate(rule: Rule, info: Point | None = None) -> Rule:
         raise RuleError("keep=no applies to the upload point")
     if rule.early and rule.point != "download":
         raise RuleError("early applies to the download point")
+    if rule.early and rule.after is not None:
+        raise RuleError("early and after= cannot be combined: each decides when the reply goes")
     if rule.code is not None and (rule.stall or rule.reset):
         raise RuleError(f"{flags[0]} sends no reply: drop the code")
     if rule.stall and rule.delay is not None:

@@ -123,7 +123,10 @@ class Transfer:
 
     def cut_now(self, board: FaultBoard, moved: int) -> Rule | None:
         """The byte count reached a cut and more data is waiting: the rule that cuts here,
-        fired, or None when none does (the transfer goes on, uncapped or to the next cut)."""
+        fired, or None when none does (the transfer goes on, uncapped or to the next cut).
+        Once the final reply went out early, nothing cuts: it said how the transfer ends."""
+        if self.replied is not None:
+            self.cut_rule = None
         while self.cut_rule is not None:
             rule = self.cut_rule
             if rule is self.decided or board.fire(rule):  # a deciding rule fired at the start
