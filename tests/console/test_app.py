@@ -20,6 +20,8 @@ from textual.widgets import Select, Switch
 from tests.support.pilot import SIZE, armed_on_screen, download, row, until, upload
 from tests.support.servers import DEADLINE, connect, payload
 from tui.console.widgets.help import HelpScreen
+from tui.engine.points import POINTS
+from tui.engine.rules import SECTIONS
 from tui.console.widgets.event_log import EventLog
 from tui.console.widgets.live import SessionTable, TransferTable
 from tui.engine.points import PICKER_CODES
@@ -153,6 +155,13 @@ async def test_help_screen_lists_every_key(console):
         # every fault point has its own column, however long its name
         for name in ("download-start", "upload-start", "list-start"):
             assert re.search(rf"{name} {{2,}}reply to", text), name
+        # and every point and option of the one table has its row, in its section
+        for title, options in SECTIONS:
+            assert title.capitalize() in text, title
+            for option in options:
+                assert re.search(rf"{re.escape(option.title)} {{2,}}\S", text), option.title
+        for point in POINTS:
+            assert point in text, point
         await pilot.press("escape")
         assert not isinstance(console.screen, HelpScreen)
         await pilot.press("u")  # keys work again on the main screen
