@@ -233,7 +233,8 @@ class FaultControlMixin:
         first, self.withheld = self.withheld, ()
         if greeting is not None and resp.startswith("220"):
             self.greeting_fault = None
-            self.deliver(greeting, greeting.reply or (lambda: self.send_reply(resp, greeting, first)))
+            self.deliver(greeting,
+                         greeting.reply or (lambda: self.send_reply(resp, greeting, first)))
             return
         if shape is not None:
             self.reply_shape = None
@@ -251,7 +252,8 @@ class FaultControlMixin:
         lines, self.reply_lines = self.reply_lines, ()
         self.reply_event(resp, lines)
 
-    def reply_event(self, resp: str, lines: tuple[str, ...] | list[str], unsolicited: bool = False) -> None:
+    def reply_event(self, resp: str, lines: tuple[str, ...] | list[str],
+                    unsolicited: bool = False) -> None:
         code = int(resp[:3]) if resp[:3].isdigit() else 0
         cwd = self.fs.cwd if self.fs is not None else ""
         self.emit(ev.REPLY, code=code, message=resp[4:4 + MAX_ARG_LEN], cwd=cwd,
