@@ -569,8 +569,8 @@ def summary_line(summary: dict) -> str:
 def account_line(account: Account) -> str:
     """One line: the fault, then what the client did."""
     code = account.code if account.code is not None else account.action
-    what = f"{account.command} {account.path}".strip() or account.point
-    return (f"#{account.session} {account.rule} {account.point} {what} -> {code}: "
+    what = f"{account.point} {account.command} {account.path}".strip()  # a greeting has no command
+    return (f"#{account.session} {account.rule} {what} -> {code}: "
             f"{account.reaction}, {account.outcome}")
 
 
