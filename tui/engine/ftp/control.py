@@ -71,8 +71,9 @@ class FaultControlMixin:
     """Control channel side of the faults; mixed in before FTPHandler or TLS_FTPHandler.
 
     ``board``, ``bus``, ``session_ids``, ``transfer_ids``, ``running`` and the dialect
-    (``hidden_features``, ``list_format``) are set per server on a subclass made by
-    FaultServer, so several servers can live in one process.
+    (``hidden_features``, ``proto_cmds``, ``timeout``; the file system's ``list_format``)
+    are set per server on a subclass made by FaultServer, so several servers can live in
+    one process.
     """
 
     board: FaultBoard
@@ -98,7 +99,7 @@ class FaultControlMixin:
     paced_holds = False  # the pieces hold the reading of commands (not a delay)
     data_fault: Rule | None = None  # the rule that acted on the last data command
     data_wait = None  # the DATA_TIMEOUT call waiting for a data connection
-    filtering_feat = False
+    filtering_feat = False  # FEAT is being written: push() leaves the hidden features out
 
     def emit(self, kind: str, **fields) -> None:
         self.bus.emit(kind, self.session_id, **fields)

@@ -175,12 +175,12 @@ class FaultDTPMixin:
         for fired_rule in fired:
             channel.fault(fired_rule, transfer.about())
         if rule is None:
-            transfer.replied = TRANSFER_COMPLETE
-            channel.respond(TRANSFER_COMPLETE)
+            answer = TRANSFER_COMPLETE
+            channel.respond(answer)
         else:
-            no_reply = rule.stall or rule.reset
-            transfer.replied = "" if no_reply else rule.reply or TRANSFER_COMPLETE
-            channel.deliver(rule, transfer.replied or None)
+            answer = None if rule.stall or rule.reset else rule.reply or TRANSFER_COMPLETE
+            channel.deliver(rule, answer)
+        transfer.replied = answer or ""  # close() reports it, and sends nothing more
         self.del_channel()
         self.call_later(EARLY_DELAY, self.unthrottle)
 
