@@ -200,6 +200,7 @@ def test_default_codes_and_texts_and_an_action_alone_keeps_the_normal_reply():
         ("upload,extra", "extra needs a value"),
         ("upload,extra=22", "extra: code '22'"),
         ("upload,extra=226:", "extra='226:': empty message"),
+        ("upload,extra=226:two\r\n200 forged", "extra reply must be a single line"),
         ("upload,stall,extra=226", "stall sends no reply: it has no shape"),
         ("upload,early", "early applies to the download point"),
         ("download,early,after=10", "early and after= cannot be combined"),

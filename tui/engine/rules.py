@@ -320,8 +320,6 @@ def _choice(*values: str) -> tuple[Callable, Callable]:
         return text
 
     def from_field(name: str, value: object) -> str:
-        if value is True and len(values) == 1:
-            return values[0]
         if not isinstance(value, str):
             raise RuleError(f"{name} must be {' or '.join(map(repr, values))}")
         return from_text(name, value)
@@ -343,6 +341,8 @@ def _ipv4(name: str, text: object) -> str:
 
 
 def _extra_text(name: str, text: str) -> str:
+    if any(ch in text for ch in "\r\n"):
+        raise RuleError(f"the {name} reply must be a single line")
     code, sep, message = text.partition(":")
     try:
         code, message = str(parse_code(code)), message.strip()
@@ -358,8 +358,6 @@ def _extra_field(name: str, value: object) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise RuleError(f"{name} must be a reply code like 226, or \"226:Message\"")
-    if any(ch in value for ch in "\r\n"):
-        raise RuleError(f"the {name} reply must be a single line")
     return _extra_text(name, value)
 
 
