@@ -421,16 +421,21 @@ def test_drop_queued_transfer_forgets_it_and_closes_its_file(server, root, sessi
 
 def test_tls_session_reused_tells_a_resumed_data_handshake(root, monkeypatch):
     """The first handshake of a client never resumes; a data connection that hands the
-    control connection's session back does."""
-    from tests.ftp.test_data_tls import reusing_login
+    control connection's session back does (and tls=reuse refuses the other one)."""
+    from tests.ftp.test_data_tls import refused_read, reusing_login
 
     seen: list[bool] = []
+    (root / "f.bin").write_bytes(b"abc")
     with FaultServer(Settings(root=root, port=0, passive_ports=None, tls=True)) as server:
+        server.arm("data,tls=reuse")  # (its handshakes all go through handle_ssl_established)
         dtp = server._ftpd.handler.dtp_handler
         established = dtp.handle_ssl_established
         monkeypatch.setattr(dtp, "handle_ssl_established", lambda self: (
             seen.append(internals.tls_session_reused(self.socket)), established(self)))
-        for client in (login(server.port, tls=True), reusing_login(server.port)):
-            client.nlst()
-            client.quit()
+        plain = login(server.port, tls=True)
+        assert refused_read(plain, "RETR f.bin").startswith("425 ")
+        plain.quit()
+        reusing = reusing_login(server.port)
+        assert reusing.retrbinary("RETR f.bin", lambda b: None).startswith("226")
+        reusing.quit()
     assert seen == [False, True]

@@ -89,15 +89,26 @@ def tls_handler() -> type:
     from .filesystem import FaultFS
 
     class FaultTLSDTPHandler(FaultDTPMixin, TLS_DTPHandler):
+        resuming = False  # tls=reuse: nothing is sent until the handshake says whose session
         unresumed = False  # tls=reuse refused the handshake before any transfer started
 
-        def handle_ssl_established(self) -> None:
+        def secure_connection(self, ssl_context) -> None:
+            super().secure_connection(ssl_context)
             rule = self.cmd_channel.data_fault
-            if (rule is not None and rule.tls == "reuse"
-                    and not internals.tls_session_reused(self.socket)):
-                self.unresumed = True
-                if internals.started(self):
-                    self.refuse_unresumed()
+            self.resuming = rule is not None and rule.tls == "reuse"
+
+        def send(self, data) -> int:
+            # pyftpdlib's push() writes at once: OpenSSL's SSL_write would finish the
+            # handshake itself, past handle_ssl_established, and send the data
+            return 0 if self.resuming else super().send(data)
+
+        def handle_ssl_established(self) -> None:
+            if self.resuming:
+                self.resuming = False
+                if not internals.tls_session_reused(self.socket):
+                    self.unresumed = True
+                    if internals.started(self):
+                        self.refuse_unresumed()
 
         def start_transfer(self) -> None:
             super().start_transfer()
