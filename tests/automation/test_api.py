@@ -72,6 +72,22 @@ def test_rules_set_on_the_board_show_in_the_api_and_back(server, http_api):
     assert [r["id"] for r in http_api.get("/rules")] == [posted["id"]]
 
 
+def test_a_rule_reads_back_as_it_is_given(server, http_api):
+    """The rule's fields are keyed as a rule is posted (for, not the field behind it),
+    so a GET can be posted again; a for= rule says how long it has left."""
+    posted = http_api.call("POST", "/rules", {"point": "any", "code": 421, "drop": True, "for": 30,
+                                              "client": "127.0.0.*"})
+    assert posted.status == 201, posted.body
+    rule = http_api.get(f"/rules/{posted.json['id']}")
+    assert (rule["for"], rule["client"], rule["spec"]) == (30.0, "127.0.0.*",
+                                                           "any=421,drop,for=30,client=127.0.0.*")
+    assert 0 < rule["expires_in"] <= 30 and "duration" not in rule
+    again = {k: v for k, v in rule.items() if k in posted.json and v is not None
+             and k not in ("id", "spec", "trigger", "action", "fired", "matched", "remaining",
+                           "expires_in", "exhausted")}
+    assert http_api.call("POST", "/rules", again).status == 201
+
+
 def test_patch_enabled_turns_a_fault_off_and_on_live(server, http_api):
     rule = http_api.post_rule("upload=451")
     ftp = connect(server)  # one session throughout: changes apply without reconnecting

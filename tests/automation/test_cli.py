@@ -21,6 +21,9 @@ import pytest
 from tests.support.ftp import code_of, upload_once
 from tests.support.servers import DEADLINE, PASSWORD, USER, run_ftpfault, write_profile
 from tui.engine.board import FaultBoard
+from tui.engine.points import POINTS
+from tui.engine.rules import SECTIONS
+from tui.engine.settings import SETTINGS
 
 
 run = run_ftpfault
@@ -35,6 +38,14 @@ def headless(headless):
 def test_help_explains_every_option():
     result = run("--help")
     assert result.returncode == 0
+    for option in SETTINGS.values():  # every setting is a flag (--idle-timeout, ...)
+        assert option.flag in result.stdout, option.flag
+    for title, options in SECTIONS:  # every point and option of the one table has its row
+        assert f"{title}:\n" in result.stdout
+        for rule_option in options:
+            assert f"  {rule_option.title} " in result.stdout, rule_option.title
+    for point in POINTS:
+        assert f"  {point} " in result.stdout, point
     for option in ("--host", "--port", "--root", "--user", "--password", "--passive-ports",
                    "--masquerade", "--anonymous", "--fault", "--headless"):
         assert option in result.stdout
@@ -48,7 +59,7 @@ def test_help_explains_every_option():
         (["--fault", "upload=999"], "999"),
         (["--fault", "upload=abc"], "'abc'"),
         (["--fault", "sideways=426"], "'sideways'"),
-        (["--fault", "upload=226"], "226"),
+        (["--fault", "login=230"], "login=230: login takes 4xx or 5xx"),
         (["--port", "70000"], "70000"),
         (["--passive-ports", "9-2"], "9-2"),
         (["--masquerade", "not-an-ip"], "not-an-ip"),

@@ -1,11 +1,16 @@
 """The profiles shipped in ``profiles/``: each loads and starts ``ftpfault --headless``, the
 README and each file's comment show how to run it, and each does what its comment says,
-checked with real ftplib clients (one at a time, or three sessions at once).
+checked with real clients: ftplib (one at a time, or three sessions at once), the raw
+client where the bytes on the wire are the point, curl where a client's fallback is.
 """
 
 from __future__ import annotations
 
 import ftplib
+import io
+import re
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.ftp import code_of, login, noop_ok, retrieve, timed, upload_once
-from tests.support.servers import DEADLINE, PASSWORD, USER, payload, sha256
+from tests.support.rawftp import RawFTP, raw_retrieve, raw_store
+from tests.support.servers import DEADLINE, PASSWORD, USER, payload, serve_file, sha256
 from tui.engine.points import STANDARD_MESSAGES
 from tui.engine.profiles import load_profile
 
@@ -26,7 +32,9 @@ PROFILES = sorted((REPO / "profiles").glob("*.toml"))
 
 def test_the_repository_ships_example_profiles():
     assert {p.name for p in PROFILES} >= {
-        "flaky-uploads.toml", "login-trouble.toml", "slow-and-cut-downloads.toml"}
+        "flaky-uploads.toml", "login-trouble.toml", "slow-and-cut-downloads.toml",
+        "vsftpd-tls13-426.toml", "nat-pasv.toml", "no-epsv.toml", "iis-like.toml",
+        "seed-double-reply.toml", "busy-server.toml"}
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
@@ -43,8 +51,8 @@ def test_each_example_profile_loads_and_starts(path, tmp_path, headless):
 
 def test_the_readme_uses_the_example_profiles():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    for path in PROFILES:
-        assert f"--profile profiles/{path.name}" in readme
+    missing = {p.name for p in PROFILES if f"--profile profiles/{p.name}" not in readme}
+    assert not missing
 
 
 def example(name: str) -> str:
@@ -163,4 +171,112 @@ def test_slow_and_cut_downloads_profile(tmp_path, headless):
     assert slow_reply.startswith("226") and sha256(slow_got) == sha256(other)
     assert elapsed >= 0.9 * (len(other) - 32768) / 262144  # the first 32 KiB chunk is free
     assert max(times[:9]) < 1.5 and times[9] >= 2.9, times
+    assert server.stop() == 0
+
+
+# --- the server quirks
+
+
+def test_vsftpd_tls13_426_profile(tmp_path, headless):
+    """A whole FTPS upload answered 426 "Failure reading network stream.": the file is
+    complete on the server all the same."""
+    server = headless("--profile", example("vsftpd-tls13-426.toml"), "--port", "0",
+                      "--root", str(tmp_path))
+    assert "tls=explicit" in server.banner
+    data = payload(200_000, seed=4)
+    ftp = login(server.port, tls=True)
+    with pytest.raises(ftplib.error_temp, match=r"^426 Failure reading network stream\.$"):
+        ftp.storbinary("STOR up.bin", io.BytesIO(data))
+    noop_ok(ftp)
+    ftp.quit()
+    assert sha256((tmp_path / "up.bin").read_bytes()) == sha256(data)
+    assert server.stop() == 0
+
+
+def test_nat_pasv_profile(tmp_path, headless):
+    data = serve_file(tmp_path, "f.bin", 50_000, seed=5)
+    server = headless("--profile", example("nat-pasv.toml"), "--port", "0", "--root", str(tmp_path))
+    ftp = login(server.port)
+    assert ftp.sendcmd("PASV").startswith("227 Entering passive mode (127,0,0,2,")
+    assert retrieve(ftp, "f.bin") == ("226 Transfer complete.", data)  # ftplib ignores it
+    ftp.trust_server_pasv_ipv4_address = True  # a client that dials what PASV says
+    with pytest.raises(ConnectionRefusedError):
+        ftp.retrbinary("RETR f.bin", lambda b: None)
+    noop_ok(ftp)
+    ftp.quit()
+    assert server.stop() == 0
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_no_epsv_profile(tmp_path, headless):
+    data = serve_file(tmp_path, "f.bin", 50_000, seed=6)
+    server = headless("--profile", example("no-epsv.toml"), "--port", "0", "--root", str(tmp_path))
+    raw = RawFTP(server.port)
+    raw.login()
+    assert " EPSV" in raw.cmd("FEAT").splitlines()  # advertised...
+    assert raw.cmd("EPSV") == '500 Command "EPSV" not understood.'  # ...and refused
+    raw.close()
+    curl = subprocess.run(["curl", "-q", "-sS", "--max-time", "20", "-u", f"{USER}:{PASSWORD}",
+                           f"ftp://127.0.0.1:{server.port}/f.bin"], capture_output=True,
+                          timeout=DEADLINE * 3)
+    assert (curl.returncode, curl.stdout) == (0, data)  # curl falls back to PASV
+    server.wait_line(r"<- PASV")
+    assert server.stop() == 0
+
+
+def test_iis_like_profile(tmp_path, headless):
+    data = serve_file(tmp_path, "f.bin", 10_000, seed=7)
+    (tmp_path / "sub").mkdir()
+    server = headless("--profile", example("iis-like.toml"), "--port", "0", "--root", str(tmp_path))
+    ftp = login(server.port)
+    assert ftp.sendcmd("SYST") == "215 Windows_NT"
+    lines: list[str] = []
+    ftp.retrlines("LIST", lines.append)
+    assert all(re.match(r"\d\d-\d\d-\d\d  \d\d:\d\d[AP]M ", line) for line in lines), lines
+    assert any("<DIR>" in line and line.endswith(" sub") for line in lines), lines
+    with pytest.raises(ftplib.error_perm, match="^500 "):
+        list(ftp.mlsd())
+    noop_ok(ftp)
+    ftp.quit()
+    raw = RawFTP(server.port)
+    raw.login()
+    assert raw.cmd("TYPE I").startswith("200")
+    first, got, final = raw_retrieve(raw, "RETR f.bin")
+    assert (first, got, final) == ("125 Data connection already open; Transfer starting.", data,
+                                   "226 Transfer complete.")
+    raw.close()
+    assert server.stop() == 0
+
+
+def test_seed_double_reply_profile(tmp_path, headless):
+    """The raw client reads the 426, then the stray 226; NOOP then gets its own 200."""
+    server = headless("--profile", example("seed-double-reply.toml"), "--port", "0",
+                      "--root", str(tmp_path))
+    raw = RawFTP(server.port)
+    raw.login()
+    first, final = raw_store(raw, "up.bin", b"x" * 10_000)
+    assert (first[:1], final) == ("1", "426 Connection closed; transfer aborted.")
+    assert raw.reply() == "226 Transfer complete."
+    noop_ok(raw)
+    raw.close()
+    server.wait_line(r"-> 226 Transfer complete\. \(unsolicited")
+    assert server.stop() == 0
+
+
+def test_busy_server_profile(tmp_path, headless):
+    server = headless("--profile", example("busy-server.toml"), "--port", "0",
+                      "--root", str(tmp_path))
+    greetings = []
+    for _ in range(4):
+        ftp = ftplib.FTP(timeout=DEADLINE)
+        try:
+            greetings.append(ftp.connect("127.0.0.1", server.port)[:3])
+            ftp.login(USER, PASSWORD)
+            noop_ok(ftp)
+            ftp.quit()
+        except ftplib.error_temp as err:
+            assert str(err) == "421 Too many connections. Service temporarily unavailable."
+            greetings.append("421")
+        ftp.close()
+    assert greetings == ["220", "421", "220", "421"]
     assert server.stop() == 0

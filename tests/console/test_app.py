@@ -22,6 +22,8 @@ from tests.support.pilot import SIZE, armed_on_screen, download, row, until, upl
 from tests.support.ftp import three_wrong_passwords
 from tests.support.servers import DEADLINE, USER, connect, payload
 from tui.console.widgets.help import HelpScreen
+from tui.engine.points import POINTS
+from tui.engine.rules import SECTIONS
 from tui.console.widgets.event_log import EventLog
 from tui.console.widgets.live import SessionTable, TransferTable
 from tui.engine.points import PICKER_CODES
@@ -139,7 +141,10 @@ async def test_c_clears_the_log(console):
     async with console.run_test(size=SIZE) as pilot:
         await asyncio.to_thread(upload, console.server, "a.bin")
         log = console.query_one(EventLog)
-        await until(pilot, lambda: log.line_count > 3, "log lines")
+        # the session's close comes after the upload returned: wait for it, or it may be
+        # the first line after the clear
+        await until(pilot, lambda: any("session closed" in e.line for e in log.entries),
+                    "the session's last line")
         await pilot.press("c")
         assert log.line_count == 0
 
@@ -155,6 +160,13 @@ async def test_help_screen_lists_every_key(console):
         # every fault point has its own column, however long its name
         for name in ("download-start", "upload-start", "list-start"):
             assert re.search(rf"{name} {{2,}}reply to", text), name
+        # and every point and option of the one table has its row, in its section
+        for title, options in SECTIONS:
+            assert title.capitalize() in text, title
+            for option in options:
+                assert re.search(rf"{re.escape(option.title)} {{2,}}\S", text), option.title
+        for point in POINTS:
+            assert point in text, point
         await pilot.press("escape")
         assert not isinstance(console.screen, HelpScreen)
         await pilot.press("u")  # keys work again on the main screen

@@ -186,7 +186,7 @@ async def test_rows_name_their_rule_and_only_the_quick_row_has_the_key(console):
         await until(pilot, lambda: len(panel.rows()) == 3, "three rows")
         first, second = [r for r in panel.rows() if r.point == "download"]
         assert (first.quick, second.quick) == ("d", "")
-        ids = lambda: [str(r.query_one(".id").render()) for r in (first, second)]  # noqa: E731
+        ids = lambda: [str(i.render()) for r in (first, second) for i in r.query(".id")]  # noqa: E731  (as they mount)
         await until(pilot, lambda: ids() == ["r1", "r2"], "the rule ids")
         placeholder = row(console, "upload")
         assert placeholder.rule is None and "no rule yet: u arms one with 426" in str(
@@ -234,3 +234,45 @@ async def test_a_throttled_transfer_shows_while_it_runs_as_shaping(console):
         await task
         await until(pilot, lambda: any(row["result"] == ("226 ~ r1", "green")
                                        for row in transfers.cells.values()), "the finished transfer")
+
+
+async def test_a_report_row_names_the_fault_once(console):
+    """A refused greeting has no command or file: its row says `connect → 421`, and an upload's
+    says its point, command and file."""
+    server = console.server
+    server.board.add("connect=421,times=1")
+    server.board.add("upload=451,times=1")
+    async with console.run_test(size=(160, 45)) as pilot:
+        def refused_then_retried() -> None:
+            try:
+                connect(server)
+            except ftplib.error_temp:
+                pass
+            retried_upload(server)
+        await asyncio.to_thread(refused_then_retried)
+        await pilot.press("r")
+        report = console.query_one(ReportTable)
+        await until(pilot, lambda: report.row_count == 2, "two accounts")
+        faults = {a.point: report.cells_of(a)["fault"][0] for a in report.accounts.values()}
+        assert faults == {"connect": "connect → 421", "upload": "upload STOR /a.bin → 451"}
+
+
+async def test_a_transfer_row_names_the_deciding_rule_not_the_shaping_one(console):
+    """A delayed 451: the delay's SHAPE comes after the 451's FAULT, and the row still says 451 ⚡ r2."""
+    server = console.server
+    server.board.add("upload,delay=0.2")
+    server.board.add("upload=451")
+    async with console.run_test(size=SIZE) as pilot:
+        def failed_upload() -> None:
+            ftp = connect(server)
+            try:
+                ftp.storbinary("STOR a.bin", io.BytesIO(payload(5000)))
+            except ftplib.error_temp:
+                pass
+            ftp.quit()
+        await asyncio.to_thread(failed_upload)
+        transfers = console.query_one("#transfers")
+        await until(pilot, lambda: [row["result"] for row in transfers.cells.values()]
+                    == [("451 ⚡ r2", "bold red")], "the failed upload's row")
+        log = console.query_one(EventLog)
+        assert any(" SHAPE upload" in line for line in log.lines)

@@ -38,16 +38,15 @@ def upload_twice(port: int) -> list[str]:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
-def test_result_and_file_columns_fit(tmp_path, free_port, size):
-    console = TmuxConsole(tmp_path, free_port, size=size, args=("--fault", "upload=451,every=2"))
+def test_result_and_file_columns_fit(tmp_path, size):
+    console = TmuxConsole(tmp_path, size=size, args=("--fault", "upload=451,every=2"))
     try:
-        console.wait_for(f"ftp://127.0.0.1:{free_port}/")
-        assert [r[:3] for r in upload_twice(free_port)] == ["226", "451"]
-        screen = console.wait_for("451 ⚡ r1")
-        rows = [line for line in screen.splitlines() if PATH in line]
+        assert [r[:3] for r in upload_twice(console.port)] == ["226", "451"]
         # both transfers, each with its whole path and its result on the same line
-        assert any(re.search(rf"226\s+{re.escape(PATH)}", line) for line in rows), screen
-        assert any(re.search(rf"451 ⚡ r1\s+{re.escape(PATH)}", line) for line in rows), screen
+        results = [re.compile(rf"{result}\s+{re.escape(PATH)}") for result in ("226", "451 ⚡ r1")]
+        screen = console.wait_for_screen(
+            lambda screen: all(r.search(screen) for r in results), "both transfers' rows")
+        rows = [line for line in screen.splitlines() if PATH in line]
         assert all(len(line) <= size[0] for line in screen.splitlines())
         assert "following" in screen  # the log's border says it follows
         if size[0] >= 120:  # wide enough for the bytes and the state beside them

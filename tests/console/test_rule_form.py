@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import ftplib
+import re
 
 from textual.widgets import Select, Switch
+from textual.widgets.select import InvalidSelectValueError
 
 from tests.support.control import Http
 from tests.support.pilot import SIZE, armed_on_screen, row, type_line, until, upload
 from tests.support.servers import connect
 from tui.console.app import FaultConsole
-from tui.console.widgets.rule_form import RuleForm
+from tui.console.widgets.rule_form import GRAMMAR, RuleForm
+from tui.engine.points import POINTS
+from tui.engine.rules import SECTIONS
 from tui.engine.api import ControlAPI
 from tui.engine.server import FaultServer
 
@@ -115,6 +119,50 @@ async def test_the_pickers_follow_the_line_and_lead_to_the_next_choice(console):
         assert form(console).focused is form(console).query_one("#spec")
         await pilot.press("enter")
         assert [r.spec for r in console.server.board.rules()] == ["list=450"]
+
+
+def test_the_forms_grammar_names_every_point_and_option():
+    text = GRAMMAR.replace("[b]", "").replace("[/b]", "").replace("\\[", "[")
+    for point in POINTS:
+        assert point in text, point
+    for _, options in SECTIONS:
+        for option in options:
+            assert option.title in text, option.title
+
+
+async def test_the_code_picker_offers_the_codes_of_the_point(console):
+    """A start point takes a 1xx and no 2xx, a completion point the other way round, the
+    login neither: the picker offers what the point takes (a code it does not offer is
+    refused by the Select), as points.py says."""
+    def offers(code: int) -> bool:
+        try:
+            form(console).query_one("#code-picker", Select).value = code
+        except InvalidSelectValueError:
+            return False
+        return True
+
+    async with console.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        assert offers(226) and not offers(150)  # upload, the first point
+        form(console).query_one("#point-picker", Select).value = "download-start"
+        await pilot.pause()
+        assert offers(125) and not offers(226)
+        form(console).query_one("#point-picker", Select).value = "login"
+        await pilot.pause()
+        assert not offers(125) and not offers(230) and offers(421)
+        await pilot.pause()
+        assert form(console).query_one("#spec").value == "login=421"
+
+
+async def test_a_rule_for_some_seconds_counts_down_in_its_row(console):
+    server = console.server
+    async with console.run_test(size=SIZE) as pilot:
+        rule = server.board.add("upload=451,for=30")
+        count = lambda: str(row(console, "upload").query_one(".count").render())  # noqa: E731
+        await until(pilot, lambda: count().endswith(" s left"), "the time left")
+        assert re.fullmatch(r"fired 0 · (\d+) s left", count()) and int(count().split()[3]) <= 30
+        server.board.update(rule.id, enabled=False)
+        await until(pilot, lambda: count() == "fired 0", "no countdown once off")
 
 
 async def test_e_edits_the_focused_rule(console):

@@ -17,19 +17,25 @@ from tui.engine.rules import Rule
 # --- matching, counting, enabling, removing
 
 
+def first_fired(board: FaultBoard, *args, **kwargs) -> Rule | None:
+    """The first rule that fires at a reply (board.decide: the deciding one first)."""
+    fired = board.decide(*args, **kwargs)
+    return fired[0] if fired else None
+
+
 def test_board_match_counts_and_respects_enabled():
     board = FaultBoard()
-    assert board.match("upload") is None
+    assert first_fired(board, "upload") is None
     rule = board.add("upload=451")
     assert board.armed_count() == 1
-    assert board.match("download") is None
-    assert board.match("upload").id == rule.id
+    assert first_fired(board, "download") is None
+    assert first_fired(board, "upload").id == rule.id
     assert board.fired(rule.id) == 1
     board.update(rule.id, enabled=False)
-    assert board.match("upload") is None
+    assert first_fired(board, "upload") is None
     assert board.fired(rule.id) == 1
     board.update(rule.id, enabled=True, code=452)
-    assert board.match("upload").code == 452
+    assert first_fired(board, "upload").code == 452
 
 
 def test_board_disarm_all_and_remove():
@@ -54,7 +60,7 @@ def test_board_counts_are_exact_across_threads():
 
     def hammer():
         for _ in range(per_thread):
-            assert board.match("upload") is not None
+            assert first_fired(board, "upload") is not None
 
     workers = [threading.Thread(target=hammer) for _ in range(threads)]
     for w in workers:
@@ -74,7 +80,7 @@ def test_times_fires_the_next_n_matches_then_disarms_itself():
     board = FaultBoard()
     rule = board.add("upload=451,times=2")
     assert board.stats(rule.id).remaining == 2
-    assert [bool(board.match("upload")) for _ in range(4)] == [True, True, False, False]
+    assert [bool(first_fired(board, "upload")) for _ in range(4)] == [True, True, False, False]
     assert board.get(rule.id).enabled is False
     stats = board.stats(rule.id)
     assert (stats.fired, stats.matched, stats.remaining, stats.exhausted) == (2, 2, 0, True)
@@ -82,7 +88,7 @@ def test_times_fires_the_next_n_matches_then_disarms_itself():
     # arming it again gives it its times again
     board.update(rule.id, enabled=True)
     assert board.stats(rule.id).remaining == 2
-    assert bool(board.match("upload")) and board.stats(rule.id).remaining == 1
+    assert bool(first_fired(board, "upload")) and board.stats(rule.id).remaining == 1
     # without times= a rule never runs out
     forever = board.add("download")
     assert all(fires(board, forever, 50))
@@ -153,33 +159,33 @@ def test_path_and_user_filters():
     by_path = board.add("download=550,path=*.iso")
     by_user = board.add("upload=451,user=alice")
     both = board.add("cmd:DELE,path=keep*,user=bob")
-    assert board.match("download", "/pub/disc.iso", "x").id == by_path.id
-    assert board.match("download", "disc.iso", "x").id == by_path.id
-    assert board.match("download", "/pub/disc.img", "x") is None
-    assert board.match("download", "", "x") is None  # a path filter needs a path
-    assert board.match("upload", "/a", "alice").id == by_user.id
-    assert board.match("upload", "/a", "bob") is None
-    assert board.match("upload", "", "alice").id == by_user.id
-    assert board.match("cmd:DELE", "/d/keep.txt", "bob").id == both.id
-    assert board.match("cmd:DELE", "/d/keep.txt", "alice") is None
-    assert board.match("cmd:DELE", "/d/lose.txt", "bob") is None
+    assert first_fired(board, "download", "/pub/disc.iso", "x").id == by_path.id
+    assert first_fired(board, "download", "disc.iso", "x").id == by_path.id
+    assert first_fired(board, "download", "/pub/disc.img", "x") is None
+    assert first_fired(board, "download", "", "x") is None  # a path filter needs a path
+    assert first_fired(board, "upload", "/a", "alice").id == by_user.id
+    assert first_fired(board, "upload", "/a", "bob") is None
+    assert first_fired(board, "upload", "", "alice").id == by_user.id
+    assert first_fired(board, "cmd:DELE", "/d/keep.txt", "bob").id == both.id
+    assert first_fired(board, "cmd:DELE", "/d/keep.txt", "alice") is None
+    assert first_fired(board, "cmd:DELE", "/d/lose.txt", "bob") is None
     # a full-path glob works too
     full = board.add("list=450,path=/secret/*")
-    assert board.match("list", "/secret/a", "x").id == full.id
-    assert board.match("list", "/public/a", "x") is None
+    assert first_fired(board, "list", "/secret/a", "x").id == full.id
+    assert first_fired(board, "list", "/public/a", "x") is None
     # what did not pass the filters was not counted
     assert board.stats(by_path.id).matched == 2
     assert board.stats(by_user.id).matched == 2
     assert board.stats(both.id).matched == 1
 
 
-def test_candidates_counts_nothing_and_match_honours_eligible():
+def test_candidates_counts_nothing_and_decide_honours_eligible():
     board = FaultBoard()
     cut = board.add("download,after=10")
     plain = board.add("download=451")
     assert [r.id for r in board.candidates("download")] == [cut.id, plain.id]
     assert board.stats(cut.id).matched == 0
-    got = board.match("download", eligible=lambda r: r.after is None)
+    got = first_fired(board, "download", eligible=lambda r: r.after is None)
     assert got.id == plain.id
     assert board.stats(cut.id).matched == 0 and board.fired(plain.id) == 1
 

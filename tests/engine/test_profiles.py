@@ -17,7 +17,7 @@ import pytest
 from tests.support.servers import write_profile
 from tui.engine.board import FaultBoard
 from tui.engine.profiles import ProfileError, load_profile, rule_from_fields, save_profile
-from tui.engine.rules import parse_rule
+from tui.engine.rules import RuleError, parse_rule, rule_to_fields
 
 
 def test_both_forms_of_a_fault_load_as_the_same_rules(tmp_path):
@@ -87,6 +87,49 @@ def test_fields_keep_commas_in_a_message_or_a_path_as_text():
     assert (rule.message, rule.times) == ("Full, times=3", None)
     rule = rule_from_fields({"point": "download", "code": 450, "path": "a,b.iso"})
     assert rule.path == "a,b.iso" and rule.matches("/x/a,b.iso", "u")
+
+
+def test_the_new_options_in_the_fields_form(tmp_path):
+    """for= is a TOML key as any other; extra takes a code or "CODE:MESSAGE" (commas and
+    all); multiline takes true or "bad"; a flag takes true."""
+    path = write_profile(tmp_path / "p.toml", '''
+[[fault]]
+point = "any"
+code = 421
+drop = true
+for = 30
+
+[[fault]]
+point = "upload"
+code = 426
+extra = 226
+multiline = true
+
+[[fault]]
+point = "cmd:PWD"
+extra = "250:Odd, but fine"
+multiline = "bad"
+lf = true
+split = 3
+
+[[fault]]
+point = "data"
+address = "127.0.0.2"
+accept = "never"
+client = "127.0.0.*"
+session = 2
+''')
+    rules = load_profile(path).rules
+    assert [r.spec for r in rules[:2]] == ["any=421,drop,for=30", "upload=426,multiline,extra=226"]
+    assert (rules[2].extra, rules[2].extra_reply) == ("250:Odd, but fine", "250 Odd, but fine")
+    assert (rules[2].multiline, rules[2].lf, rules[2].split) == ("bad", True, 3)
+    assert rules[3].spec == "data,address=127.0.0.2,accept=never,client=127.0.0.*,session=2"
+    assert rule_to_fields(rules[0]) == {"point": "any", "code": 421, "drop": True, "for": 30.0}
+    for bad, complaint in ((dict(point="upload", extra=True), "extra must be a reply code"),
+                           (dict(point="data", accept=True), "accept must be"),
+                           (dict(point="any", duration=30), "unknown field 'duration'")):
+        with pytest.raises(RuleError, match=complaint):
+            rule_from_fields(bad)
 
 
 def test_save_then_load_gives_the_same_rules(tmp_path):

@@ -487,8 +487,8 @@ def test_a_journal_read_offline_gives_the_live_report(tmp_path):
     truncated = [*lines[:5], '{"seq": 6, "ti', *lines[5:], "[1, 2]"]
     again, warnings = report_from_journal(truncated)
     assert again.snapshot() == s.report()
-    assert warnings == [f"line 6: not an event (Unterminated string starting at: line 1 column 12 "
-                        f"(char 11)); skipped", f"line {len(truncated)}: not an event (not an event); skipped"]
+    assert warnings == ["line 6: not an event (Unterminated string starting at: line 1 column 12 "
+                        "(char 11)); skipped", f"line {len(truncated)}: not an event (not an event); skipped"]
 
 
 def test_the_report_as_text_markdown_and_json():
@@ -552,3 +552,33 @@ def test_read_journal_names_each_broken_line():
     assert [n for n, _, _ in read] == [1, 3, 4]
     assert read[1][2].startswith("line 3: not an event")
     assert read[2][2] == "line 4: the journal dropped 5 events here"
+
+
+def test_an_extra_reply_answers_no_command():
+    """upload=426,extra=226: the stray 226 (its event marked unsolicited) pairs with no
+    command. Read as the answer to the client's next STOR it would make a failed retry
+    look like a recovery."""
+    s = Stream()
+    sid = s.connect()
+    s.transfer(sid, "STOR", "/a.bin", 426, fault=fault("upload", 426))
+    s.wait(1.0)
+    s.emit("command", sid, command="STOR", arg="/a.bin")
+    s.emit("reply", sid, code=226, message="Transfer complete.", unsolicited=True)
+    s.emit("reply", sid, code=150, message="opening")
+    s.emit("reply", sid, code=451, message="still failing")
+    a = only(s.report())
+    assert (a.reaction, a.outcome, a.attempts) == (RETRIED, NOT_RECOVERED, 1)
+
+
+def test_a_client_refused_at_the_greeting_that_comes_back_and_logs_in():
+    s = Stream()
+    s.sessions += 1
+    s.emit("session.open", 1, address="127.0.0.1:40001")
+    s.emit("fault", 1, command="", **fault("connect", 421))
+    s.emit("reply", 1, code=421, message="busy")
+    s.emit("session.close", 1, address="")
+    s.wait(1.5)
+    s.connect()
+    a = only(s.report(final=False))
+    assert (a.point, a.reaction, a.outcome, a.attempts) == ("connect", RECONNECTED, RECOVERED, 1)
+    assert a.first_attempt_after == 1.5

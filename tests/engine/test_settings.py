@@ -27,6 +27,10 @@ SERVER_ERRORS = [
     ("tls = 1", "tls", "must be true or false"),
     ('passive_ports = "9-2"', "passive_ports", "'9-2' is not a port range"),
     ('masquerade = "not-an-ip"', "masquerade", "not an IPv4 address"),
+    ("idle_timeout = 0", "idle_timeout", "must be more than 0"),
+    ('hide_feat = "EPSV,XYZ"', "hide_feat", "'XYZ': features are a comma-separated list of"),
+    ("hide_feat = 5", "hide_feat", 'must be "MLST,EPSV" or ["MLST", "EPSV"]'),
+    ('list_format = "vms"', "list_format", "'vms' is not a listing format (unix or dos)"),
 ]
 
 
@@ -91,3 +95,20 @@ def test_a_certificate_in_a_profile_means_ftps(tmp_path):
     path = write_profile(tmp_path / "tls.toml", f'[server]\ncert = "{cert}"\nkey = "{key}"\n')
     s = resolve("--profile", str(path)).settings
     assert (s.tls, s.cert, s.key) == (True, cert, key)
+
+
+def test_the_dialect_settings_from_a_profile_and_the_command_line(tmp_path):
+    path = write_profile(tmp_path / "old.toml", '''
+[server]
+idle_timeout = 30
+hide_feat = ["mlst", "EPSV"]
+list_format = "dos"
+''')
+    s = resolve("--profile", str(path)).settings
+    assert (s.idle_timeout, s.hide_feat, s.list_format) == (30.0, frozenset({"MLST", "EPSV"}), "dos")
+    assert s.to_json()["hide_feat"] == "EPSV,MLST"
+    s = resolve("--profile", str(path), "--hide-feat", "utf8", "--list-format", "unix",
+                "--idle-timeout", "2.5").settings
+    assert (s.idle_timeout, s.hide_feat, s.list_format) == (2.5, frozenset({"UTF8"}), "unix")
+    s = resolve().settings
+    assert (s.idle_timeout, s.hide_feat, s.list_format) == (300.0, None, "unix")

@@ -27,9 +27,10 @@ import pytest
 from pyftpdlib.handlers import DTPHandler, FTPHandler
 
 from tests.support.ftp import (
-    BIG_DOWNLOAD, open_transfer, raw_tls_session, reset_on_close, session_for, write_big_file,
+    BIG_DOWNLOAD, login, open_transfer, raw_tls_session, reset_on_close, session_for,
+    write_big_file,
 )
-from tests.support.rawftp import RawFTP, raw_retrieve, read_all
+from tests.support.rawftp import RawFTP, pasv_port, raw_retrieve, read_all
 from tests.support.servers import DEADLINE, Recorder, payload, wait_until
 from tui.engine.ftp import internals
 from tui.engine.ftp.control import FaultDTPHandler
@@ -386,3 +387,55 @@ def test_broken_makes_a_tls_session_close_without_close_notify(root, monkeypatch
             else:
                 assert tls.recv(1024) == b""
         loop.close()
+
+
+def test_transfer_queued_while_a_transfer_waits_for_its_data_connection(server, root, session,
+                                                                       loop):
+    raw, handler = session
+    (root / "f.bin").write_bytes(b"abc")
+    assert loop(lambda: internals.transfer_queued(handler)) is False
+    port = pasv_port(raw.cmd("PASV"))
+    assert raw.cmd("RETR f.bin").startswith("150 ")  # no data connection yet: queued
+    assert loop(lambda: internals.transfer_queued(handler)) is True
+    data_sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    assert read_all(data_sock) == b"abc"
+    assert raw.reply() == "226 Transfer complete."
+    assert loop(lambda: internals.transfer_queued(handler)) is False
+
+
+@pytest.mark.parametrize("command", ["RETR f.bin", "STOR up.bin"])
+def test_drop_queued_transfer_forgets_it_and_closes_its_file(server, root, session, loop,
+                                                            command):
+    raw, handler = session
+    (root / "f.bin").write_bytes(b"abc")
+    port = pasv_port(raw.cmd("PASV"))
+    assert raw.cmd(command).startswith("150 ")
+    queued = loop(lambda: handler._out_dtp_queue or handler._in_dtp_queue)
+    file = next(f for f in queued if hasattr(f, "closed"))
+    loop(lambda: internals.drop_queued_transfer(handler))
+    assert file.closed and loop(lambda: internals.transfer_queued(handler)) is False
+    # the data connection then finds nothing to carry, and no reply comes for it
+    socket.create_connection(("127.0.0.1", port), timeout=DEADLINE).close()
+    assert raw.cmd("NOOP").startswith("200")
+
+
+def test_tls_session_reused_tells_a_resumed_data_handshake(root, monkeypatch):
+    """The first handshake of a client never resumes; a data connection that hands the
+    control connection's session back does (and tls=reuse refuses the other one)."""
+    from tests.ftp.test_data_tls import refused_read, reusing_login
+
+    seen: list[bool] = []
+    (root / "f.bin").write_bytes(b"abc")
+    with FaultServer(Settings(root=root, port=0, passive_ports=None, tls=True)) as server:
+        server.arm("data,tls=reuse")  # (its handshakes all go through handle_ssl_established)
+        dtp = server._ftpd.handler.dtp_handler
+        established = dtp.handle_ssl_established
+        monkeypatch.setattr(dtp, "handle_ssl_established", lambda self: (
+            seen.append(internals.tls_session_reused(self.socket)), established(self)))
+        plain = login(server.port, tls=True)
+        assert refused_read(plain, "RETR f.bin").startswith("425 ")
+        plain.quit()
+        reusing = reusing_login(server.port)
+        assert reusing.retrbinary("RETR f.bin", lambda b: None).startswith("226")
+        reusing.quit()
+    assert seen == [False, True]

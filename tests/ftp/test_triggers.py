@@ -181,3 +181,33 @@ def test_triggers_combine(server, ftp, root):
     assert outcomes == [226, 226, 451, 226, 451, 226, 226]
     assert server.board.get(rule.id).enabled is False
     assert server.board.stats(rule.id).matched == 4
+
+
+# --- client= and session= (for= on a live server: test_connect_and_any.py's outage)
+
+
+def test_session_trigger(server, root):
+    rule = server.board.add("upload=451,session=2")
+    first, second = connect(server), connect(server)
+    assert first.storbinary("STOR a.bin", io.BytesIO(b"a")).startswith("226")
+    with pytest.raises(ftplib.error_temp, match="^451 "):
+        second.storbinary("STOR b.bin", io.BytesIO(b"b"))
+    noop_ok(second)
+    assert server.board.stats(rule.id).matched == 1  # session 1 was not asked
+    first.quit()
+    second.quit()
+
+
+def test_client_trigger_by_the_address_a_client_comes_from(server, root):
+    (root / "f.bin").write_bytes(b"abc")
+    server.board.add("download=450,client=127.0.0.2")
+    near = ftplib.FTP(timeout=DEADLINE, source_address=("127.0.0.2", 0))
+    near.connect("127.0.0.1", server.port)
+    near.login(USER, "testpass")
+    with pytest.raises(ftplib.error_temp, match="^450 "):
+        near.retrbinary("RETR f.bin", lambda b: None)
+    noop_ok(near)
+    near.quit()
+    plain = connect(server)  # from 127.0.0.1
+    assert plain.retrbinary("RETR f.bin", lambda b: None).startswith("226")
+    plain.quit()

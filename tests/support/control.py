@@ -136,10 +136,11 @@ def download_code(ftp: ftplib.FTP, name: str) -> tuple[int, bytes]:
 
 
 def one_final_reply_per_command(events: list[dict]) -> None:
-    """Per session: after each command, replies up to the next command are 1xx then one final."""
+    """Per session: after each command, replies up to the next command are 1xx then one final
+    (an extra= reply, marked unsolicited, aside)."""
     by_session: dict[int, list[dict]] = {}
     for e in events:
-        if e["kind"] in ("command", "reply"):
+        if e["kind"] in ("command", "reply") and not e.get("unsolicited"):
             by_session.setdefault(e["session"], []).append(e)
     for session, items in by_session.items():
         replies_after: list[list[int]] = []

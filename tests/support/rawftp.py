@@ -47,8 +47,29 @@ class RawFTP:
     def pasv(self) -> socket.socket:
         resp = self.cmd("PASV")
         assert resp.startswith("227"), resp
-        nums = [int(n) for n in re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", resp).groups()]
-        return socket.create_connection(("127.0.0.1", nums[4] * 256 + nums[5]), timeout=DEADLINE)
+        return socket.create_connection(("127.0.0.1", pasv_port(resp)), timeout=DEADLINE)
+
+    def epsv(self) -> socket.socket:
+        resp = self.cmd("EPSV")
+        assert resp.startswith("229"), resp
+        port = int(re.search(r"\|\|\|(\d+)\|", resp).group(1))
+        return socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+
+    def wire(self, size: int = 65536) -> bytes:
+        """The next bytes on the control connection as they came, one recv() (reply()
+        reads ahead no further than what had arrived: call it only when every earlier
+        reply was read and nothing else was due)."""
+        return self.sock.recv(size)
+
+    def wire_until(self, end: bytes) -> list[bytes]:
+        """recv() after recv() until the bytes so far end with ``end``: what each returned."""
+        chunks: list[bytes] = []
+        while not b"".join(chunks).endswith(end):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("control connection closed")
+            chunks.append(chunk)
+        return chunks
 
     def transfer(self, command: str) -> socket.socket:
         """PASV, then COMMAND: the data connection, once the server has said 125 or 150."""
@@ -61,6 +82,12 @@ class RawFTP:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
+
+
+def pasv_port(reply: str) -> int:
+    """The port a 227 reply announces."""
+    nums = [int(n) for n in re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", reply).groups()]
+    return nums[4] * 256 + nums[5]
 
 
 def read_all(sock: socket.socket) -> bytes:

@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-import os
+import re
 import shlex
 import subprocess
 import sys
+import uuid
 
 from .servers import DEADLINE, wait_until
 
 
 class TmuxConsole:
-    """``ftpfault`` in a tmux terminal of its own; the exit status lands in a file."""
+    """``ftpfault`` in a tmux terminal of its own, on a port it picks (``--port 0``: a port
+    picked before it starts could be taken meanwhile); the exit status lands in a file."""
 
-    def __init__(self, tmp_path, port: int, python: tuple[str, ...] = ("-m", "tui"),
+    def __init__(self, tmp_path, python: tuple[str, ...] = ("-m", "tui"),
                  size: tuple[int, int] = (140, 40), args: tuple[str, ...] = ()) -> None:
-        self.socket = f"ftpfault-test-{os.getpid()}-{port}"
+        self.socket = f"ftpfault-test-{uuid.uuid4().hex}"
+        self._port: int | None = None
         self.status_file = tmp_path / "exit-status"
-        command = " ".join(shlex.quote(a) for a in (
-            sys.executable, *python, "--port", str(port), "--root", str(tmp_path / "root"), *args))
+        argv = (sys.executable, *python, "--port", "0", "--root", str(tmp_path / "root"), *args)
+        command = " ".join(shlex.quote(a) for a in argv)
+        # for pgrep -f: anchored, since tmux and the shell around it have the same words
+        self.pattern = "^" + " ".join(argv[:6])
         script = f"{command}; echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
+        # The pane first, fixed at its size, then the console in it: tmux sizes a detached
+        # window to its default 80x24 now and then, and a console may miss the way back.
+        width, height = str(size[0]), str(size[1])
+        self.tmux("-f", "/dev/null", "new-session", "-d", "-x", width, "-y", height, "cat")
+        self.tmux("set-option", "-g", "window-size", "manual")
+        self.tmux("resize-window", "-x", width, "-y", height)
+        wanted = f"{width}x{height}"
+        wait_until(lambda: self.tmux("display-message", "-p", "#{pane_width}x#{pane_height}").strip()
+                   == wanted, what=f"a {wanted} pane")
         # Textual draws on stderr: it stays on the terminal
-        self.tmux("new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), script)
+        self.tmux("respawn-pane", "-k", script)
 
     def tmux(self, *args: str) -> str:
         result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
@@ -29,19 +43,31 @@ class TmuxConsole:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
+    @property
+    def port(self) -> int:
+        """The FTP port, as the header shows it (waits for the header)."""
+        if self._port is None:
+            header = self.wait_for("ftp://127.0.0.1:")
+            self._port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", header).group(1))
+        return self._port
+
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p")
 
     def wait_for(self, text: str) -> str:
+        return self.wait_for_screen(lambda screen: text in screen, f"{text!r} on the screen")
+
+    def wait_for_screen(self, check, what: str) -> str:
+        """The first screen that passes ``check``; the last one seen is printed on a timeout."""
         last = ""
 
         def shown():
             nonlocal last
             last = self.screen()
-            return text in last and last
+            return check(last) and last
 
         try:
-            return wait_until(shown, what=f"{text!r} on the screen")
+            return wait_until(shown, what=what)
         except BaseException:
             print(f"--- the screen was:\n{last}")
             raise

@@ -75,6 +75,8 @@ class Client:
 def _rule_line(rule: dict) -> str:
     state = "armed" if rule["enabled"] else ("spent" if rule["exhausted"] else "off")
     left = f" left {rule['remaining']}" if rule["remaining"] is not None else ""
+    if rule.get("expires_in") and rule["enabled"]:
+        left += f" {rule['expires_in']:.0f} s to go"
     return f"{rule['id']:<5} {state:<6} fired {rule['fired']}{left}  {rule['spec']}"
 
 

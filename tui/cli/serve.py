@@ -24,7 +24,7 @@ from ..engine.logline import clock, format_event, visible
 from ..engine.points import POINT_HELP
 from ..engine.profiles import ProfileError, load_profile
 from ..engine.report import account_line, format_report
-from ..engine.rules import ACTIONS, TRIGGERS, Rule, RuleError, parse_rule
+from ..engine.rules import SECTIONS, Rule, RuleError, parse_rule
 from ..engine.server import FaultServer, ServerError
 from ..engine.settings import SETTINGS, Settings
 from .ctl import TOKEN_ENV
@@ -41,16 +41,22 @@ def _fault(text: str) -> Rule:
 
 
 def _epilog() -> str:
+    width = max(15, *(len(o.title) for _, options in SECTIONS for o in options))
+
     def table(rows) -> str:
-        return "\n".join(f"  {name:<15} {text}" for name, text in rows)
+        return "\n".join(f"  {name:<{width}} {text}" for name, text in rows)
 
     return (
         "faults: --fault POINT[=CODE[:MESSAGE]][,OPTION...]  (repeatable)\n"
         f"{table(POINT_HELP)}\n"
-        "CODE is any 4xx/5xx (a bare point uses its default: 426 for completion points);\n"
-        "MESSAGE replaces the standard text.\n"
-        f"actions:\n{table((o.title, o.help) for o in ACTIONS)}\n"
-        f"triggers (all must hold):\n{table((o.title, o.help) for o in TRIGGERS)}\n\n"
+        "CODE is a 4xx/5xx; a 2xx on a completion point or cmd:VERB, a 1xx on a start point\n"
+        "(a bare point uses its default: 426 for completion points); MESSAGE replaces the\n"
+        "standard text. Rules at one reply combine: the first with a code (or drop, stall,\n"
+        "reset, a cut) decides it; every other that fires shapes it (the longest delay,\n"
+        "the slowest rate).\n"
+        + "".join(f"{title}:\n{table((o.title, o.help) for o in options)}\n"
+                  for title, options in SECTIONS)
+        + "\n"
         f"keys in the console:\n{table(key_help())}\n\n"
         "examples:\n"
         "  ftpfault                                        console on ftp://127.0.0.1:2121/\n"

@@ -26,7 +26,6 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ..engine.logline import visible
-from ..engine.points import PICKER_CODES
 from ..engine.profiles import ProfileError, load_profile, save_profile
 from ..engine.report import Account, summary_line
 from ..engine.board import FaultBoard, RuleStats

@@ -34,7 +34,6 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -42,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 from .. import __version__
 from . import events as ev
 from .board import FaultBoard, RuleStats
-from .rules import Rule, RuleError, parse_rule, rule_from_fields
+from .rules import Rule, RuleError, parse_rule, rule_from_fields, rule_to_fields
 from .server import FaultServer, ServerError
 from .settings import DEFAULT_CONTROL_PORT
 
@@ -64,13 +63,16 @@ def rule_json(board: FaultBoard, rule: Rule, stats: RuleStats | None = None) -> 
     the console), unless ``stats`` are given."""
     stats = board.stats(rule.id) if stats is None else stats
     return {
-        **asdict(rule),
+        "id": rule.id,
+        **rule_to_fields(rule, defaults=True),  # keyed as a rule is given: "for", not "duration"
+        "enabled": rule.enabled,
         "spec": rule.spec,
         "trigger": rule.describe_trigger(),
         "action": rule.describe_action(),
         "fired": stats.fired,
         "matched": stats.matched,
         "remaining": stats.remaining,
+        "expires_in": stats.expires_in,
         "exhausted": stats.exhausted,
     }
 

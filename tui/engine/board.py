@@ -5,12 +5,19 @@ thread asks, at the moment a reply is due, whether one fires. Rules are immutabl
 replaced whole; their counters live here, under one lock. Every change is told to the
 board's listener (the server turns it into a ``rule`` event), so a journal says which
 faults were armed when.
+
+``decide`` applies the law of how rules combine (see tui/engine/rules.py): the first
+deciding rule that fires, and every shaping rule that fires beside it. A rule with
+``for=SECONDS`` disarms itself that long after it was armed: ``fire`` never lets it fire
+past its time, and ``expire`` (the server calls it a few times a second) turns it off, so
+the console and the API see it spent.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,19 +34,22 @@ class RuleStats:
     fired: int = 0
     matched: int = 0
     remaining: int | None = None  # of times=N; None when unlimited
+    expires_in: float | None = None  # seconds left of for=SECONDS while armed; 0 once it ran out
 
     @property
     def exhausted(self) -> bool:
-        return self.remaining == 0
+        return self.remaining == 0 or self.expires_in == 0
 
 
 class _State:
-    __slots__ = ("fired", "matched", "remaining", "rng")
+    __slots__ = ("fired", "matched", "remaining", "rng", "armed_at", "expired")
 
-    def __init__(self, rule: Rule, seed: int | None, twin: int = 0) -> None:
+    def __init__(self, rule: Rule, seed: int | None, twin: int = 0, now: float = 0.0) -> None:
         self.fired = 0
         self.matched = 0
         self.remaining = rule.times
+        self.armed_at = now  # when for=SECONDS started counting
+        self.expired = False
         # one stream per rule, from the seed and the rule's own text (and which of identical
         # rules it is): adding, removing or reordering other rules never changes it
         self.rng = random.Random(f"{seed}:{rule.spec}:{twin}") if seed is not None else random.Random()
@@ -50,9 +60,11 @@ class FaultBoard:
     when something changed; ``armed`` (the enabled rules) is a lock-free "anything to do?"
     for hot paths."""
 
-    def __init__(self, seed: int | None = None, listener: Listener | None = None) -> None:
+    def __init__(self, seed: int | None = None, listener: Listener | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.seed = seed
         self.listener = listener
+        self.clock = clock
         self._lock = threading.Lock()
         self._rules: dict[str, Rule] = {}
         self._state: dict[str, _State] = {}
@@ -78,8 +90,13 @@ class FaultBoard:
 
     def stats(self, rule_id: str) -> RuleStats:
         with self._lock:
-            state = self._state[rule_id]
-            return RuleStats(state.fired, state.matched, state.remaining)
+            rule, state = self._rules[rule_id], self._state[rule_id]
+            expires_in = None
+            if state.expired:
+                expires_in = 0.0
+            elif rule.duration is not None and rule.enabled:
+                expires_in = max(0.0, state.armed_at + rule.duration - self.clock())
+            return RuleStats(state.fired, state.matched, state.remaining, expires_in)
 
     def fired(self, rule_id: str) -> int:
         return self.stats(rule_id).fired
@@ -96,7 +113,7 @@ class FaultBoard:
             self._next_id += 1
             spec = rule.spec
             self._rules[rule.id] = rule
-            self._state[rule.id] = _State(rule, self.seed, self._specs[spec])
+            self._state[rule.id] = _State(rule, self.seed, self._specs[spec], self.clock())
             self._specs[spec] += 1
             self.armed += rule.enabled
             self.version += 1
@@ -116,7 +133,7 @@ class FaultBoard:
             self._forget_spec(old.spec)
             spec = rule.spec
             self._rules[rule_id] = rule
-            self._state[rule_id] = _State(rule, self.seed, self._specs[spec])
+            self._state[rule_id] = _State(rule, self.seed, self._specs[spec], self.clock())
             self._specs[spec] += 1
             self._state[rule_id].fired = fired
             self.armed += rule.enabled - old.enabled
@@ -125,13 +142,16 @@ class FaultBoard:
         return rule
 
     def update(self, rule_id: str, source: str = "", **changes) -> Rule:
-        """Change some fields; arming a rule whose times ran out gives it its times again."""
+        """Change some fields; arming a rule whose times ran out gives it its times again,
+        and arming it again (or a new for=) starts its for= afresh."""
         with self._lock:
             old = self._rules[rule_id]
             rule = validate(old.replace(**changes))
             state = self._state[rule_id]
             if rule.times != old.times or (rule.enabled and not old.enabled and state.remaining == 0):
                 state.remaining = rule.times
+            if rule.enabled and (not old.enabled or rule.duration != old.duration):
+                state.armed_at, state.expired = self.clock(), False
             self._rules[rule_id] = rule
             self.armed += rule.enabled - old.enabled
             self.version += 1
@@ -181,16 +201,20 @@ class FaultBoard:
 
     # --- the server's side
 
-    def candidates(self, points: str | Iterable[str], path: str = "", user: str = "") -> list[Rule]:
-        """Armed rules at these points whose path/user filters pass; nothing is counted."""
+    def candidates(self, points: str | Iterable[str], path: str = "", user: str = "",
+                   client: str = "", session: int = 0) -> list[Rule]:
+        """Armed rules at these points whose path, user, client and session filters pass;
+        nothing is counted."""
         points = {points} if isinstance(points, str) else set(points)
         with self._lock:
             return [r for r in self._rules.values()
-                    if r.enabled and r.point in points and r.matches(path, user)]
+                    if r.enabled and r.point in points and r.matches(path, user, client, session)]
 
     def fire(self, rule: Rule) -> bool:
         """Count a match of ``rule`` and say whether it fires now (every, chance, times).
-        A rule whose times run out disarms itself."""
+        A rule whose times run out disarms itself; one past its for= never fires."""
+        if rule.duration is not None and self.expire([rule.id]):
+            return False
         spent = None
         with self._lock:
             current = self._rules.get(rule.id)
@@ -213,10 +237,35 @@ class FaultBoard:
             self._tell(SPENT, spent, "")
         return True
 
-    def match(self, points: str | Iterable[str], path: str = "", user: str = "",
-              eligible: Callable[[Rule], bool] | None = None) -> Rule | None:
-        """The first rule at these points that fires now, counted as fired; None if none does."""
-        for rule in self.candidates(points, path, user):
+    def expire(self, rule_ids: Iterable[str] | None = None) -> list[Rule]:
+        """Disarm the rules (all, or these) whose for= ran out; the ones it disarmed."""
+        now = self.clock()
+        spent = []
+        with self._lock:
+            for rule_id in self._rules if rule_ids is None else rule_ids:
+                rule, state = self._rules.get(rule_id), self._state.get(rule_id)
+                if (rule is not None and rule.enabled and rule.duration is not None
+                        and now >= state.armed_at + rule.duration):
+                    state.expired = True
+                    self._rules[rule_id] = rule.replace(enabled=False)
+                    spent.append(self._rules[rule_id])
+                    self.armed -= 1
+                    self.version += 1
+        for rule in spent:
+            self._tell(SPENT, rule, "")
+        return spent
+
+    def decide(self, points: str | Iterable[str], path: str = "", user: str = "", client: str = "",
+               session: int = 0, eligible: Callable[[Rule], bool] | None = None,
+               decided: bool = False) -> list[Rule]:
+        """The rules that fire now at one reply, counted: the first deciding rule that fires
+        (none more are asked once one did, or if ``decided`` already) and every shaping rule
+        that fires, in board order, the deciding one first (see rules.combine)."""
+        deciding: list[Rule] = []
+        shaping: list[Rule] = []
+        for rule in self.candidates(points, path, user, client, session):
+            if rule.decides and (decided or deciding):
+                continue
             if (eligible is None or eligible(rule)) and self.fire(rule):
-                return rule
-        return None
+                (deciding if rule.decides else shaping).append(rule)
+        return deciding + shaping

@@ -32,7 +32,7 @@ KINDS = (RUN, RULE, SESSION_OPEN, LOGIN, COMMAND, REPLY, PROGRESS, TRANSFER, FAU
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened; fields that do not apply to a kind keep their default.
-    The README's "Events" section documents every kind and field."""
+    The README's "Journal and events" section documents every kind and field."""
 
     seq: int
     time: float
@@ -46,6 +46,7 @@ class Event:
     code: int | None = None  # a reply's code; a fault's or a transfer's (None: no reply)
     message: str = ""  # a reply's text (its last line), a fault's message, an error
     lines: tuple[str, ...] = ()  # the lines before the last of a multi-line reply
+    unsolicited: bool = False  # a reply event: a rule's extra= reply, the answer to no command
     cwd: str = ""
     transfer: int = 0
     path: str = ""

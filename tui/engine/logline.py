@@ -41,14 +41,17 @@ def describe(event: Event) -> str | None:
         line = f"-> {event.code} {event.message}"
         if event.lines:
             line += f" (+{len(event.lines)} lines before)"
-    elif kind == FAULT and event.shaping:
-        line = f"SHAPE {event.point} {event.action} ({event.command} {event.path}".rstrip()
-        line += f", rule {event.rule})"
+        if event.unsolicited:
+            line += " (unsolicited: the answer to no command)"
     elif kind == FAULT:
-        what = f"{event.code} {event.message}" if event.code else event.action
-        how = f" {event.action}" if event.code and event.action != f"reply {event.code}" else ""
-        line = f"FAULT {event.point}{how} -> {what} ({event.command} {event.path}".rstrip()
-        line += f", rule {event.rule})"
+        where = f"{event.command} {event.path}".strip()  # (a greeting has no command)
+        whose = f"({where}, rule {event.rule})" if where else f"(rule {event.rule})"
+        if event.shaping:
+            line = f"SHAPE {event.point} {event.action} {whose}"
+        else:
+            what = f"{event.code} {event.message}" if event.code else event.action
+            how = f" {event.action}" if event.code and event.action != f"reply {event.code}" else ""
+            line = f"FAULT {event.point}{how} -> {what} {whose}"
     elif kind == TRANSFER:
         result = event.code or "no reply"
         rate = f" ({human_bytes(event.bytes / event.elapsed)}/s)" if event.elapsed > 0 else ""

@@ -11,12 +11,15 @@ How it reads a client from events alone:
   final replies pair up in order: each pair is an ``Exchange`` (a transfer's bytes and
   REST offset included). Paths are resolved against the session's directory at the time.
   The server reports a transfer's bytes just after its final reply (before it, when the
-  reply waits), so an exchange that moved data is complete only with both.
+  reply waits), so an exchange that moved data is complete only with both. A rule's
+  ``extra=`` reply answers no command: its event is marked unsolicited and left out of the
+  pairing.
 - An *attempt* is a later exchange that tries the faulted thing again: a STOR/APPE/STOU of
   the same path after an upload fault, a RETR after a download fault, a listing of the
   same directory, a PASS after a login fault, any data command after a data fault, the same
-  verb and argument after ``cmd:VERB``. Attempts count on the fault's session and on later
-  sessions of the same client (same address and user), within a window from the fault.
+  verb and argument after ``cmd:VERB``, a login on a new session after a ``connect`` fault.
+  Attempts count on the fault's session and on later sessions of the same client (same
+  address and user; any user after a fault before the login), within a window from the fault.
 - The account settles as soon as an attempt succeeds, or when its window closes (live:
   time passing; offline: the end of the journal, or of the run).
 
@@ -125,6 +128,11 @@ class Account:
     sentence: str = ""
     settled: bool = False
 
+    @property
+    def fault(self) -> str:
+        """The fault in words: its point, command and file (a greeting has neither)."""
+        return " ".join(part for part in (self.point, self.command, self.path) if part)
+
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -211,7 +219,7 @@ class ClientReport:
                 settled += self._finish_transfer(session)
                 self._command(session, event)
             elif kind == ev.REPLY:
-                if event.code is not None and event.code >= 200:
+                if event.code is not None and event.code >= 200 and not event.unsolicited:
                     settled += self._reply(session, event)
                 elif session.pending and session.pending[0] is not None:
                     session.pending[0].data = True
@@ -327,7 +335,7 @@ class ClientReport:
                 continue
             same = session.id == watch.account.session
             if not same and not (session.opened > watch.account.time and session.ip == watch.ip
-                                 and session.user == watch.account.user):
+                                 and watch.account.user in ("", session.user)):
                 continue  # not the client, or a connection it already had (a parallel worker)
             if self._see(watch, exchange, same):
                 settled.append(watch.account)
@@ -436,6 +444,8 @@ def is_attempt(account: Account, exchange: Exchange) -> bool:
         return command in DATA_COMMANDS
     if point == "login" or faulted == "PASS":
         return command == "PASS"
+    if point == "connect":  # refused at the greeting: a new session that logs in
+        return command == "PASS" and exchange.session != account.session
     if point.startswith("upload"):
         return command in UPLOADS and exchange.path == account.path
     if point.startswith("download"):
@@ -629,8 +639,7 @@ def summary_line(summary: dict) -> str:
 def account_line(account: Account) -> str:
     """One line: the fault, then what the client did."""
     code = account.code if account.code is not None else account.action
-    what = f"{account.command} {account.path}".strip() or account.point
-    return (f"#{account.session} {account.rule} {account.point} {what} -> {code}: "
+    return (f"#{account.session} {account.rule} {account.fault} -> {code}: "
             f"{account.reaction}, {account.outcome}")
 
 

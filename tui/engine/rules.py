@@ -8,27 +8,42 @@ One grammar everywhere (command line, console, profiles, control API)::
     download=426,after=100000     cut the download after 100000 bytes, then reply 426
     cmd:NOOP,delay=2              answer NOOP two seconds late
     'upload=452:Quota exceeded,chance=0.3'
+    upload=426,extra=226          426, then a stray 226 the client reads as its next reply
+    any=421,drop,for=30           an outage of the whole server for 30 seconds
 
 Every option is one entry of ``OPTIONS``: its name, what it does, how it reads from a spec
 line and from a typed field (a profile's TOML, the API's JSON), and how it reads back.
 Parsing, ``Rule.spec``, ``--help``, the help screen, the rule form and profiles all read
 that table; adding an option is adding an entry (and a field of ``Rule``).
+
+How rules combine, the one law: at one reply, the armed rules of its points are asked in
+board order. A rule that *decides* the reply (a code, ``drop``, ``stall``, ``reset``, a cut)
+fires first come first served: once one fired, the other deciding rules are not asked
+(nor counted). Every *shaping* rule (no code and none of those: ``rate``, ``delay``, reply
+shapes, ``early``, data connection options) that fires acts beside it: the longest delay
+and the slowest rate apply; any other option is taken from the first rule that has it,
+the deciding rule first (``combine``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import ipaddress
 import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .points import (
-    CMD_PREFIX, COMMAND, COMPLETION, Point, RuleError, default_message, parse_code, point_info,
+    CMD_PREFIX, COMMAND, COMPLETION, GREETING, Point, RuleError, default_message, parse_code,
+    point_info,
 )
 
-ACTION, TRIGGER = "action", "trigger"
+ACTION, SHAPE, DATA, TRIGGER = "action", "shape", "data", "trigger"
+# The kinds of option in the order help texts show them, each with its heading.
+ROLES = {ACTION: "actions", SHAPE: "reply shapes (the reply is valid, just unusual)",
+         DATA: "data connection (the data point: PASV, EPSV)", TRIGGER: "triggers (all must hold)"}
 MAX_COUNT = 2**63 - 1  # the largest byte count, rate or number of matches a rule takes
 
 
@@ -48,12 +63,26 @@ class Rule:
     drop: bool = False
     reset: bool = False
     keep: bool = True
+    # reply shapes
+    multiline: str | None = None  # "good" or "bad"
+    lf: bool = False
+    split: int | None = None
+    extra: str | None = None  # "CODE" or "CODE:MESSAGE"
+    early: bool = False
+    # the data connection
+    address: str | None = None
+    port: str | None = None  # "refused"
+    accept: str | None = None  # "never" or "close"
+    tls: str | None = None  # "stall" or "reuse"
     # triggers
     times: int | None = None
     every: int | None = None
     chance: float | None = None
+    duration: float | None = None  # for=SECONDS
     path: str | None = None
     user: str | None = None
+    client: str | None = None
+    session: int | None = None
     # state
     enabled: bool = True
     id: str = ""
@@ -77,6 +106,34 @@ class Rule:
         return f"{code} {self.text}" if code else None
 
     @property
+    def extra_reply(self) -> str | None:
+        """The unsolicited reply sent after this rule's reply (extra=)."""
+        if self.extra is None:
+            return None
+        code, _, message = self.extra.partition(":")
+        return f"{code} {message or default_message(int(code))}"
+
+    @property
+    def decides(self) -> bool:
+        """Whether the rule decides the reply (a code, a hang-up, a reset, never answering);
+        the others only shape it (see the law in the module's docstring)."""
+        return self.reply_code is not None or self.stall or self.reset
+
+    @property
+    def shapes_reply(self) -> bool:
+        """Whether the reply goes out other than as one CRLF-ended line, alone."""
+        return self.multiline is not None or self.lf or self.split is not None or self.extra is not None
+
+    @property
+    def changes_reply(self) -> bool:
+        """Whether the final reply of a transfer is not simply pyftpdlib's, at once."""
+        return self.decides or self.delay is not None or self.shapes_reply or not self.keep
+
+    @property
+    def data_options(self) -> bool:
+        return any(getattr(self, o.attr) is not None for o in DATA_OPTIONS)
+
+    @property
     def kind(self) -> str:
         return point_info(self.point).kind
 
@@ -93,11 +150,11 @@ class Rule:
     def options(self) -> list[str]:
         """The options in spec form, in table order."""
         return [text for option in OPTIONS.values()
-                if (text := option.spec_part(getattr(self, option.name))) is not None]
+                if (text := option.spec_part(getattr(self, option.attr))) is not None]
 
     def describe_trigger(self) -> str:
-        parts = [option.describe(getattr(self, option.name)) for option in TRIGGERS
-                 if getattr(self, option.name) != option.default]
+        parts = [option.describe(getattr(self, option.attr)) for option in TRIGGERS
+                 if getattr(self, option.attr) != option.default]
         return ", ".join(parts) or "always"
 
     def describe_action(self) -> str:
@@ -112,17 +169,17 @@ class Rule:
                 parts.append(OPTIONS["drop"].describe(True))
         if not self.keep:
             parts.append(OPTIONS["keep"].describe(False))
+        parts += [option.describe(getattr(self, option.attr)) for option in (*SHAPES, *DATA_OPTIONS)
+                  if getattr(self, option.attr) != option.default]
         return ", ".join(parts)
 
-    @property
-    def shapes_only(self) -> bool:
-        """Whether the rule only changes how fast a transfer runs, not how it ends."""
-        return not (self.code is not None or self.delay is not None or self.stall or self.drop
-                    or self.reset or not self.keep)
-
-    def matches(self, path: str, user: str) -> bool:
-        """Whether the path and user filters let this rule apply."""
+    def matches(self, path: str = "", user: str = "", client: str = "", session: int = 0) -> bool:
+        """Whether the path, user, client and session filters let this rule apply."""
         if self.user is not None and user != self.user:
+            return False
+        if self.client is not None and not fnmatch.fnmatchcase(client, self.client):
+            return False
+        if self.session is not None and session != self.session:
             return False
         if self.path is not None and path:
             return fnmatch.fnmatchcase(posixpath.basename(path), self.path) or fnmatch.fnmatchcase(
@@ -138,31 +195,47 @@ class Rule:
 
 @dataclass(frozen=True)
 class Option:
-    """One option of a rule: ``name`` is also the Rule field it sets."""
+    """One option of a rule: ``name`` is also the Rule field it sets, unless ``field`` says
+    otherwise (``for`` is a Python keyword)."""
 
     name: str
-    role: str  # ACTION or TRIGGER
+    role: str  # ACTION, SHAPE, DATA or TRIGGER
     metavar: str  # what follows '=' in the help ("" for a flag)
     help: str  # one line, for --help, the help screen and the rule form
     from_text: Callable[[str, str], object]  # (name, text after '=') -> value; RuleError
     from_field: Callable[[str, object], object]  # (name, a TOML/JSON value) -> value
     to_text: Callable[[object], str | None]  # value -> what follows '=' (None: not written)
     describe: Callable[[object], str]  # value -> a few words for the console
-    flag: bool = False  # written bare (``stall``), never ``stall=...``
+    bare: object = None  # the value of the option written alone (stall: True); None: needs '='
+    field: str = ""
+
+    @property
+    def attr(self) -> str:
+        """The Rule field the option sets."""
+        return self.field or self.name
+
+    @property
+    def flag(self) -> bool:
+        """Written bare (``stall``), never ``stall=...``."""
+        return self.bare is True
 
     @property
     def default(self) -> object:
-        return _FIELD_DEFAULTS[self.name]
+        return _FIELD_DEFAULTS[self.attr]
 
     @property
     def title(self) -> str:
-        """How the option is written in help texts: ``after=BYTES``, ``stall``."""
-        return self.name if self.flag else f"{self.name}={self.metavar}"
+        """How the option is written in help texts: ``after=BYTES``, ``stall``, ``multiline[=bad]``."""
+        if self.flag:
+            return self.name
+        if self.bare is not None:
+            return f"{self.name}[={self.metavar}]"
+        return f"{self.name}={self.metavar}"
 
     def spec_part(self, value: object) -> str | None:
         if value == self.default:
             return None
-        if self.flag:
+        if value == self.bare:
             return self.name
         return f"{self.name}={self.to_text(value)}"
 
@@ -240,6 +313,54 @@ def _keep_text(name: str, text: str) -> bool:
     return text == "yes"
 
 
+def _choice(*values: str) -> tuple[Callable, Callable]:
+    def from_text(name: str, text: str) -> str:
+        if text not in values:
+            raise RuleError(f"{name}={text[:40]!r}: must be {' or '.join(values)}")
+        return text
+
+    def from_field(name: str, value: object) -> str:
+        if not isinstance(value, str):
+            raise RuleError(f"{name} must be {' or '.join(map(repr, values))}")
+        return from_text(name, value)
+
+    return from_text, from_field
+
+
+def _multiline_field(name: str, value: object) -> str:
+    return "good" if value is True else _choice("good", "bad")[1](name, value)
+
+
+def _ipv4(name: str, text: object) -> str:
+    if not isinstance(text, str):
+        raise RuleError(f"{name} must be an IPv4 address")
+    try:
+        return str(ipaddress.IPv4Address(text.strip()))
+    except ValueError:
+        raise RuleError(f"{name}={text[:40]!r}: not an IPv4 address (PASV announces IPv4)") from None
+
+
+def _extra_text(name: str, text: str) -> str:
+    if any(ch in text for ch in "\r\n"):
+        raise RuleError(f"the {name} reply must be a single line")
+    code, sep, message = text.partition(":")
+    try:
+        code, message = str(parse_code(code)), message.strip()
+    except RuleError as err:
+        raise RuleError(f"{name}: {err}") from None
+    if sep and not message:
+        raise RuleError(f"{name}={text[:40]!r}: empty message after ':'")
+    return f"{code}:{message}" if message else code
+
+
+def _extra_field(name: str, value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise RuleError(f"{name} must be a reply code like 226, or \"226:Message\"")
+    return _extra_text(name, value)
+
+
 def _number(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -257,29 +378,67 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("delay", ACTION, "SECONDS", "send the reply that much later", *_real(0.0, 3600.0),
            _number, lambda v: f"{_number(v)} s late"),
     Option("stall", ACTION, "", "never answer the command", _flag_text, _bool_field, str,
-           lambda v: "never answer", flag=True),
+           lambda v: "never answer", bare=True),
     Option("drop", ACTION, "", "reply 421 and close the control connection", _flag_text,
-           _bool_field, str, lambda v: "hang up", flag=True),
+           _bool_field, str, lambda v: "hang up", bare=True),
     Option("reset", ACTION, "", "close the control connection with a TCP reset", _flag_text,
-           _bool_field, str, lambda v: "TCP reset", flag=True),
+           _bool_field, str, lambda v: "TCP reset", bare=True),
     Option("keep", ACTION, "no", "an upload fault removes the received file", _keep_text,
            _bool_field, lambda v: "yes" if v else "no", lambda v: "remove file"),
+    Option("multiline", SHAPE, "bad", "send the reply as a multi-line reply (bad: an empty first "
+           "line, then an unpadded inner line with another code: valid, misread by many)",
+           _choice("good", "bad")[0], _multiline_field, str,
+           lambda v: f"{'bad ' if v == 'bad' else ''}multi-line",
+           bare="good"),
+    Option("lf", SHAPE, "", "end the reply's lines with a bare LF instead of CRLF", _flag_text,
+           _bool_field, str, lambda v: "bare LF", bare=True),
+    Option("split", SHAPE, "BYTES", "write the reply in pieces of BYTES, a short pause between them",
+           *_whole(1), str, lambda v: f"in {v} B pieces"),
+    Option("extra", SHAPE, "CODE[:MESSAGE]", "then an unsolicited second reply (the one option that "
+           "breaks one reply per command, on purpose)", _extra_text, _extra_field, str,
+           lambda v: f"then a stray {v.partition(':')[0]}"),
+    Option("early", SHAPE, "", "download: the final reply goes out before the last bytes of "
+           "data; the data close follows a moment later", _flag_text, _bool_field, str,
+           lambda v: "reply before the last bytes", bare=True),
+    Option("address", DATA, "HOST", "PASV announces HOST (IPv4) instead of the server's address "
+           "(EPSV has no address)", lambda n, t: _ipv4(n, t), _ipv4, str,
+           lambda v: f"PASV says {v}"),
+    Option("port", DATA, "refused", "PASV/EPSV announce a port where nothing listens",
+           *_choice("refused"), str, lambda v: "port refused"),
+    Option("accept", DATA, "never|close", "the passive port never accepts (the client's connect "
+           "waits in the backlog), or accepts and closes at once", *_choice("never", "close"),
+           str, lambda v: f"accept {v}"),
+    Option("tls", DATA, "stall|reuse", "with --tls and PROT P: the data connection's TLS "
+           "handshake never completes, or one not resuming the control connection's TLS "
+           "session is refused (425)", *_choice("stall", "reuse"), str,
+           lambda v: "TLS handshake stalls" if v == "stall" else "TLS session reuse required"),
     Option("times", TRIGGER, "N", "fire on the next N matches, then disarm", *_whole(1), str, _times),
     Option("every", TRIGGER, "N", "fire on every Nth match", *_whole(1), str, lambda v: f"every {v}"),
     Option("chance", TRIGGER, "P", "fire with probability P (the same sequence for the same --seed)",
            *_real(0.0, 1.0), _number, lambda v: f"{v:.0%} chance"),
+    Option("for", TRIGGER, "SECONDS", "disarm the rule SECONDS after it was armed (an outage)",
+           *_real(0.0, 86400.0), _number, lambda v: f"for {_number(v)} s", field="duration"),
     Option("path", TRIGGER, "GLOB", "only for files whose name matches GLOB", _free_text,
            _free_text, str, lambda v: f"path {v}"),
     Option("user", TRIGGER, "NAME", "only for sessions logged in as NAME", _free_text, _free_text,
            str, lambda v: f"user {v}"),
+    Option("client", TRIGGER, "GLOB", "only for clients whose IP address matches GLOB", _free_text,
+           _free_text, str, lambda v: f"client {v}"),
+    Option("session", TRIGGER, "N", "only for session N (the #N of the log)", *_whole(1), str,
+           lambda v: f"session #{v}"),
 )}
 _FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Rule)}
 ACTIONS = tuple(o for o in OPTIONS.values() if o.role == ACTION)
+SHAPES = tuple(o for o in OPTIONS.values() if o.role == SHAPE)
+DATA_OPTIONS = tuple(o for o in OPTIONS.values() if o.role == DATA)
 TRIGGERS = tuple(o for o in OPTIONS.values() if o.role == TRIGGER)
-FLAGS = tuple(o.name for o in OPTIONS.values() if o.flag)
+SECTIONS = tuple((title, tuple(o for o in OPTIONS.values() if o.role == role))
+                 for role, title in ROLES.items())  # (heading, options) for help texts
+FLAGS = tuple(o.name for o in ACTIONS if o.flag)  # stall, drop, reset: one at most
 # The fields a rule has in a profile or the API's fields form, beside its options.
 HEAD_FIELDS = ("point", "code", "message", "enabled")
-assert set(OPTIONS) | set(HEAD_FIELDS) | {"id"} == set(_FIELD_DEFAULTS), "Rule and OPTIONS disagree"
+assert ({o.attr for o in OPTIONS.values()} | set(HEAD_FIELDS) | {"id"} == set(_FIELD_DEFAULTS)
+        ), "Rule and OPTIONS disagree"
 
 
 # --- reading rules
@@ -326,14 +485,14 @@ def parse_rule(spec: str) -> Rule:
         option = OPTIONS.get(name)
         if option is None:
             raise RuleError(f"unknown option {name[:40]!r}")
-        if name in fields:
+        if option.attr in fields:
             raise RuleError(f"option {name!r} given twice")
-        if option.flag and not has_value:
-            fields[name] = True
+        if option.bare is not None and not has_value:
+            fields[option.attr] = option.bare
         elif not has_value:
             raise RuleError(f"{name} needs a value ({name}=...)")
         else:
-            fields[name] = option.from_text(name, value)
+            fields[option.attr] = option.from_text(name, value)
     return validate(Rule(**fields))
 
 
@@ -368,16 +527,18 @@ def rule_from_fields(data: Mapping) -> Rule:
         fields["message"] = _free_text("message", data["message"])
     for name, option in OPTIONS.items():
         if name in data:
-            fields[name] = option.from_field(name, data[name])
+            fields[option.attr] = option.from_field(name, data[name])
     return validate(Rule(**fields))
 
 
-def rule_to_fields(rule: Rule) -> dict:
-    """The fields form of a rule (what rule_from_fields reads), without defaults."""
+def rule_to_fields(rule: Rule, defaults: bool = False) -> dict:
+    """The fields form of a rule (what rule_from_fields reads), keyed by option name;
+    without the fields at their defaults unless ``defaults``."""
     fields: dict = {"point": rule.point}
-    for name in ("code", "message", *OPTIONS):
-        if getattr(rule, name) != _FIELD_DEFAULTS[name]:
-            fields[name] = getattr(rule, name)
+    for name, attr in (("code", "code"), ("message", "message"),
+                       *((o.name, o.attr) for o in OPTIONS.values())):
+        if defaults or getattr(rule, attr) != _FIELD_DEFAULTS[attr]:
+            fields[name] = getattr(rule, attr)
     return fields
 
 
@@ -395,22 +556,62 @@ def validate(rule: Rule, info: Point | None = None) -> Rule:
     flags = [f for f in FLAGS if getattr(rule, f)]
     if len(flags) > 1:
         raise RuleError(f"{' and '.join(flags)} cannot be combined")
+    if rule.code is not None:
+        info.check_code(rule.code)
     if rule.after is not None and rule.point not in ("upload", "download"):
         raise RuleError("after= applies to the upload and download points")
     if rule.rate is not None and info.kind != COMPLETION:
         raise RuleError("rate= applies to the upload, download and list points")
     if not rule.keep and rule.point != "upload":
         raise RuleError("keep=no applies to the upload point")
+    if rule.early and rule.point != "download":
+        raise RuleError("early applies to the download point")
+    if rule.early and rule.after is not None:
+        raise RuleError("early and after= cannot be combined: each decides when the reply goes")
     if rule.code is not None and (rule.stall or rule.reset):
         raise RuleError(f"{flags[0]} sends no reply: drop the code")
     if rule.stall and rule.delay is not None:
         raise RuleError("stall never answers: delay= makes no sense with it")
-    acts = rule.after is not None or rule.rate is not None or rule.delay is not None or flags
+    if (rule.stall or rule.reset) and (rule.shapes_reply or rule.early):
+        raise RuleError(f"{flags[0]} sends no reply: it has no shape")
+    if rule.drop and rule.code is not None and rule.code < 200:
+        raise RuleError(f"drop hangs up after a final reply: {rule.code} is not one")
+    data = [o.name for o in DATA_OPTIONS if getattr(rule, o.attr) is not None]
+    if data and rule.point != "data":
+        raise RuleError(f"{data[0]}= applies to the data point")
+    if data and (rule.code is not None or flags):
+        raise RuleError(f"{data[0]}= shapes the data connection: a code, {'/'.join(FLAGS)} "
+                        "would replace it")
+    if len([name for name in data if name != "address"]) > 1:
+        raise RuleError(f"{' and '.join(n for n in data if n != 'address')} cannot be combined")
+    if info.kind == GREETING and (rule.path is not None or rule.user is not None):
+        raise RuleError("path= and user= cannot apply at connect: nothing is asked, nobody "
+                        "logged in yet")
+    acts = any(getattr(rule, o.attr) != o.default for o in (*ACTIONS, *SHAPES, *DATA_OPTIONS))
     if rule.code is None and (rule.after is not None or not rule.keep or not acts):
         # a bare point, a cut, or a removed upload replies with the point's default code
         rule = rule.replace(code=info.default_code)
     return rule
 
 
-__all__ = ["ACTION", "ACTIONS", "COMMAND", "OPTIONS", "TRIGGER", "TRIGGERS", "Option", "Rule",
-           "RuleError", "parse_rule", "rule_from_fields", "rule_to_fields", "validate"]
+def combine(rules: list[Rule]) -> Rule | None:
+    """The one rule in effect at a reply, from the rules that fired there: the first (the
+    deciding one, if any) with the longest delay and the slowest rate of them all, and each
+    other option it lacks from the first of the others that has it."""
+    if not rules:
+        return None
+    first, changes = rules[0], {}
+    delays = [r.delay for r in rules if r.delay is not None]
+    rates = [r.rate for r in rules if r.rate is not None]
+    changes["delay"] = max(delays) if delays else None
+    changes["rate"] = min(rates) if rates else None
+    for option in (*SHAPES, *DATA_OPTIONS):
+        given = next((v for r in rules if (v := getattr(r, option.attr)) != option.default), None)
+        if given is not None:
+            changes[option.attr] = given
+    return first.replace(**changes)
+
+
+__all__ = ["ACTION", "ACTIONS", "COMMAND", "DATA", "DATA_OPTIONS", "OPTIONS", "SECTIONS", "SHAPE",
+           "SHAPES", "TRIGGER", "TRIGGERS", "Option", "Rule", "RuleError", "combine", "parse_rule",
+           "rule_from_fields", "rule_to_fields", "validate"]

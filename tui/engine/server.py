@@ -24,6 +24,7 @@ from . import events as ev
 from .board import FaultBoard
 from .events import Event, EventBus, EventHistory
 from .journal import Journal
+from .points import FEATURES
 from .ftp.control import FaultFTPHandler
 from .ftp.data import FaultDTPMixin
 from .ftp.tls import CertificateError, check_files, make_self_signed, tls_handler
@@ -32,7 +33,7 @@ from .rules import Rule
 from .sessions import Session, SessionTracker
 from .settings import Settings
 
-PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events
+PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events (and for= expiry checks)
 REPORT_QUEUE = 200_000  # events waiting for the report; folded early when half full
 
 
@@ -167,7 +168,10 @@ class FaultServer:
         authorizer.add_user(settings.user, settings.password, str(self.root), perm=settings.perm)
         if settings.anonymous:
             authorizer.add_anonymous(str(self.root), perm="elr")
-        filesystem = type("ServerFaultFS", (base.abstracted_fs,), {"partial_suffix": settings.partial_suffix})
+        filesystem = type("ServerFaultFS", (base.abstracted_fs,), {
+            "partial_suffix": settings.partial_suffix, "list_format": settings.list_format})
+        hidden = settings.hide_feat or frozenset()
+        hidden_commands = {command for name in hidden for command in FEATURES[name]}
         handler = type(
             "ServerFaultFTPHandler",
             (base,),
@@ -183,6 +187,10 @@ class FaultServer:
                 "passive_ports": settings.passive_ports,
                 "masquerade_address": settings.masquerade,
                 "banner": "FTP Fault Console ready.",
+                "timeout": settings.idle_timeout,
+                "hidden_features": hidden,
+                # a hidden feature's commands are unknown to this server: pyftpdlib says 500
+                "proto_cmds": {c: v for c, v in base.proto_cmds.items() if c not in hidden_commands},
             },
         )
         if tls:  # load the certificate now: a bad one is a start-up error, not a broken session
@@ -401,6 +409,7 @@ class FaultServer:
             return [replace(s) for s in self._tracker.open_sessions()]
 
     def _report_progress(self) -> None:
+        self.board.expire()  # rules whose for= ran out show as spent
         with self._tracker_lock:  # keep the session model current even when nobody asks
             self._tracker.apply(self._tracker_feed.drain())
         if len(self._report_feed) > REPORT_QUEUE // 2:  # nobody reads the report: fold it here

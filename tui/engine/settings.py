@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .points import FEATURES
+
 DEFAULT_PASSIVE_PORTS = range(60000, 65536)
 DEFAULT_CONTROL_PORT = 2122
 DEFAULT_REPORT_WINDOW = 60.0  # where `ftpfault ctl` looks for the control API by default
@@ -171,6 +173,37 @@ def _suffix(text: str) -> str:
 SUFFIX = Kind(_suffix, lambda v: _suffix(_text_value(v)))
 
 
+def _features(text: str) -> frozenset[str]:
+    names = [n.strip().upper() for n in text.split(",") if n.strip()]
+    return _feature_set(names)
+
+
+def _feature_set(names: list) -> frozenset[str]:
+    wrong = [n for n in names if n not in FEATURES]
+    if wrong or not names:
+        raise ValueError(f"{(','.join(wrong) or 'nothing')[:40]!r}: features are a comma-separated "
+                         f"list of {','.join(FEATURES)}")
+    return frozenset(names)
+
+
+def _features_value(value: object) -> frozenset[str]:
+    if isinstance(value, str):
+        return _features(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return _feature_set([v.strip().upper() for v in value])
+    raise ValueError('must be "MLST,EPSV" or ["MLST", "EPSV"]')
+
+
+def _list_format(text: str) -> str:
+    if text not in ("unix", "dos"):
+        raise ValueError(f"{text[:20]!r} is not a listing format (unix or dos)")
+    return text
+
+
+FEATURE_LIST = Kind(_features, _features_value)
+LIST_FORMAT = Kind(_list_format, lambda v: _list_format(_text_value(v)))
+
+
 def setting(default, kind: Kind, help: str, metavar: str | None = None):
     """A field of Settings with what the command line and profiles need to know of it."""
     return field(default=default, metadata={"kind": kind, "help": help, "metavar": metavar})
@@ -196,6 +229,13 @@ class Settings:
     anonymous: bool = setting(False, FLAG, "also allow anonymous login, read-only")
     partial_suffix: str = setting("", SUFFIX, "write new uploads as NAME+SUFFIX, renamed to NAME once "
                                   "complete (off by default)", "SUFFIX")
+    idle_timeout: float = setting(300.0, SECONDS, "seconds a session may send nothing before the "
+                                  "server says 421 and hangs up", "SECONDS")
+    hide_feat: frozenset[str] | None = setting(None, FEATURE_LIST, "leave these features out of "
+                                               "FEAT and answer their commands 500, as an older "
+                                               f"server would ({','.join(FEATURES)})", "LIST")
+    list_format: str = setting("unix", LIST_FORMAT, "LIST lines as ls -l writes them (unix) or as "
+                               "IIS does (dos; SYST then says Windows_NT)", "unix|dos")
     seed: int | None = setting(None, INTEGER, "seed for chance= triggers: the same seed "
                                "repeats the same faults run to run", "N")
     tls: bool = setting(False, FLAG, "explicit FTPS (AUTH TLS) with a self-signed certificate "
@@ -230,6 +270,8 @@ class Settings:
                 value = f"{value.start}-{value.stop - 1}"
             elif isinstance(value, tuple):
                 value = f"{value[0]}:{value[1]}"
+            elif isinstance(value, frozenset):
+                value = ",".join(sorted(value))
             out[f.name] = value
         return out
 

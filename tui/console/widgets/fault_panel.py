@@ -1,9 +1,12 @@
 """The fault panel: one row per rule, each with a switch, a code picker, what it does and
 when, and how often it fired. The board is the truth: the panel is redrawn from it when
 its version changes (so a rule set from anywhere else shows up here too), and what the
-user does to a row goes to the app as a message."""
+user does to a row goes to the app as a message. A ``for=`` rule counts down its time
+left, redrawn each second."""
 
 from __future__ import annotations
+
+import math
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -128,6 +131,8 @@ class FaultRow(Horizontal):
         count = f"fired {stats.fired}"
         if stats.remaining is not None:
             count += f" · left {stats.remaining}"
+        if stats.expires_in and rule is not None and rule.enabled:
+            count += f" · {math.ceil(stats.expires_in)} s left"
         self.query_one(".count", Label).update(count)
         self.set_class(armed, "-armed")
         self.set_class(spent, "-spent")
@@ -147,6 +152,7 @@ class FaultPanel(Vertical):
         self.board = board
         self.border_title = "Faults"
         self.board_version = -1
+        self.countdown: tuple[int, ...] = ()  # the seconds left of each for= rule, as drawn
 
     def on_mount(self) -> None:
         self.sync()
@@ -154,12 +160,14 @@ class FaultPanel(Vertical):
     # --- board -> screen
 
     def sync(self) -> None:
-        """Redraw from the board, if it changed since the last call."""
+        """Redraw from the board, if it changed since the last call (or a countdown did)."""
         version = self.board.version
-        if version == self.board_version:
-            return
-        self.board_version = version
         rules = self.board.rules()
+        countdown = tuple(math.ceil(self.board.stats(r.id).expires_in or 0)
+                          for r in rules if r.duration is not None and r.enabled)
+        if version == self.board_version and countdown == self.countdown:
+            return
+        self.board_version, self.countdown = version, countdown
         live = {rule.id for rule in rules}
         rows = list(self.query(FaultRow))
         for row in rows:

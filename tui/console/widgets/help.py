@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ...engine.points import PICKER_CODES, POINT_HELP, default_message
-from ...engine.rules import ACTIONS, TRIGGERS
+from ...engine.rules import SECTIONS
 from ..keys import key_help
 
 
@@ -30,8 +30,9 @@ class HelpScreen(ModalScreen[None]):
         with body:
             yield Static("[b]Keys[/b]\n" + table(keys))
             yield Static("\n[b]Fault points[/b]  POINT[=CODE[:MESSAGE]][,OPTION...]\n" + table(POINT_HELP))
-            yield Static("\n[b]Actions[/b]\n" + table([(o.title, o.help) for o in ACTIONS]))
-            yield Static("\n[b]Triggers[/b] (all must hold)\n" + table([(o.title, o.help) for o in TRIGGERS]))
+            for title, options in SECTIONS:
+                yield Static(f"\n[b]{escape(title.capitalize())}[/b]\n"
+                             + table([(o.title, o.help) for o in options]))
             yield Static("\n[b]Codes[/b]\n" + table(codes))
 
 

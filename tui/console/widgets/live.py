@@ -75,7 +75,8 @@ class TransferTable(FitTable):
                 if latest.get(event.transfer, event).kind != ev.TRANSFER:
                     latest[event.transfer] = event
             elif event.kind == ev.FAULT and event.transfer:
-                self.rules[event.transfer] = (event.rule, event.shaping)
+                if self.rules.get(event.transfer, ("", True))[1]:  # a shaping rule never hides a deciding one
+                    self.rules[event.transfer] = (event.rule, event.shaping)
         for tid, event in latest.items():
             self.show(tid, event)
 
@@ -149,11 +150,10 @@ class ReportTable(FitTable):
     @staticmethod
     def cells_of(account: Account) -> dict[str, Cell]:
         code = account.code if account.code is not None else account.action
-        what = f"{account.command} {account.path}".strip() or account.point
         return {
             "reaction": (account.reaction, REACTION_STYLES.get(account.reaction, "")),
             "outcome": (account.outcome, OUTCOME_STYLES.get(account.outcome, "")),
-            "fault": plain(f"{account.point} {what} → {code}"),
+            "fault": plain(f"{account.fault} → {code}"),
             "attempts": (str(account.attempts), ""), "session": (f"#{account.session}", ""),
             "rule": (account.rule, "")}
 

@@ -15,15 +15,24 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from ...engine.points import CMD_POINT_HELP, POINTS, STANDARD_MESSAGES
-from ...engine.rules import ACTIONS, TRIGGERS, Rule, RuleError, parse_rule
+from ...engine.points import CMD_POINT_HELP, POINTS, STANDARD_MESSAGES, point_info
+from ...engine.rules import SECTIONS, Rule, RuleError, parse_rule
 
-GRAMMAR = (
-    "[b]POINT[=CODE[:MESSAGE]][,OPTION...][/b]   e.g. upload=451,times=1\n"
-    f"[b]points[/b]   {' '.join([*POINTS, CMD_POINT_HELP[0]])}\n"
-    f"[b]actions[/b]  {' '.join(o.title for o in ACTIONS)}\n"
-    f"[b]triggers[/b] {' '.join(o.title for o in TRIGGERS)}"
-)
+GRAMMAR = "\n".join([
+    "[b]POINT[=CODE[:MESSAGE]][,OPTION...][/b]   e.g. upload=451,times=1",
+    f"[b]points[/b]   {' '.join([*POINTS, CMD_POINT_HELP[0]])}",
+    *(f"[b]{title.split(' ')[0]:<8}[/b] {escape(' '.join(o.title for o in options))}"
+      for title, options in SECTIONS),
+])
+
+
+def code_choices(point: str) -> list[tuple[str, int]]:
+    """The code picker's choices: the standard codes the point takes (all, if unknown)."""
+    try:
+        codes = point_info(point).codes
+    except RuleError:
+        codes = tuple(STANDARD_MESSAGES)
+    return [(f"{code} {STANDARD_MESSAGES[code]}", code) for code in codes]
 
 _HEAD = re.compile(r"^(?P<point>[^=,]*)(?P<code>=[^,]*)?(?P<rest>.*)$", re.S)
 
@@ -52,6 +61,7 @@ class RuleForm(ModalScreen[Rule | None]):
         super().__init__()
         self.editing = rule
         self.parsed: Rule | None = None
+        self.offered_codes = [code for _, code in code_choices(rule.point if rule else "upload")]
 
     def compose(self) -> ComposeResult:
         title = f"Edit rule {self.editing.id}" if self.editing else "Add a fault rule"
@@ -61,7 +71,7 @@ class RuleForm(ModalScreen[Rule | None]):
             with Horizontal(id="rule-pickers"):
                 yield Select([(name, name) for name in POINTS], prompt="point", id="point-picker",
                              compact=True, type_to_search=False)
-                yield Select([(f"{code} {text}", code) for code, text in STANDARD_MESSAGES.items()],
+                yield Select(code_choices(self.editing.point if self.editing else "upload"),
                              prompt="code", id="code-picker", compact=True, type_to_search=False)
             yield Input(value=self.editing.spec if self.editing else "",
                         placeholder="upload=451,times=1", id="spec")
@@ -93,16 +103,28 @@ class RuleForm(ModalScreen[Rule | None]):
         point = (head["point"] or "").strip().lower()
         code = (head["code"] or "=")[1:].split(":")[0].strip()
         with self.prevent(Select.Changed):
+            codes = self.query_one("#code-picker", Select)
+            try:  # the codes of the point typed (while it is no point yet: as they were)
+                choices = code_choices(point) if point_info(point) else []
+            except RuleError:
+                choices = []
+            if choices:
+                self.offer_codes(choices)
             for picker, value, offered in (
                     (self.query_one("#point-picker", Select), point, POINTS),
-                    (self.query_one("#code-picker", Select), int(code) if code.isdigit() else None,
-                     STANDARD_MESSAGES)):
+                    (codes, int(code) if code.isdigit() else None, self.offered_codes)):
                 wanted = value if value in offered else Select.NULL
                 if picker.value != wanted:
                     picker.value = wanted
 
+    def offer_codes(self, choices: list[tuple[str, int]]) -> None:
+        """The code picker offers these (left alone when it already does: no flicker)."""
+        if [code for _, code in choices] != self.offered_codes:
+            self.query_one("#code-picker", Select).set_options(choices)
+            self.offered_codes = [code for _, code in choices]
+
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.check(event.value)
+        self.check(event.input.value)  # the line as it is now: a queued event may be stale
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -115,6 +137,7 @@ class RuleForm(ModalScreen[Rule | None]):
         spec = self.query_one("#spec", Input)
         if event.select.id == "point-picker":
             spec.value = with_point(spec.value, str(event.value))
+            self.offer_codes(code_choices(str(event.value)))
             self.query_one("#code-picker", Select).focus()  # the next choice: its code
         else:
             spec.value = with_code(spec.value, int(event.value))

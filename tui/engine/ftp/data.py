@@ -1,4 +1,5 @@
-"""The data channel: rates, cuts and completion faults, as a mixin for pyftpdlib's DTPHandler.
+"""The data channel: rates, cuts, early replies and completion faults, as a mixin for
+pyftpdlib's DTPHandler.
 
 Each hook is a method of the class, as in pyftpdlib's own ``ThrottledDTPHandler``, and
 each begins with one cheap guard: a transfer no rule acts on runs pyftpdlib's code.
@@ -6,14 +7,19 @@ each begins with one cheap guard: a transfer no rule acts on runs pyftpdlib's co
 - The rules are asked when data starts to move (``push``, ``push_with_producer``,
   ``enable_receiving``): before sendfile pushes a first chunk, which happens inside
   ``push_with_producer`` and before pyftpdlib sets the channel's command.
-- A cut is checked where bytes move: ``send`` and ``initiate_sendfile`` (downloads, listings),
-  ``recv`` and ``handle_read_event`` (uploads; ``handle_read`` is never called through the
-  loop, pyftpdlib binds ``handle_read_event`` to it). A download is cut *gracefully*: its
-  socket is half-closed and the reply waits until the client closed its side (at most
-  ``CUT_GRACE``), so the client has every byte before it reads the 426.
+- A mark (a cut, an early end) is checked where bytes move: ``send`` and
+  ``initiate_sendfile`` (downloads, listings), ``recv`` and ``handle_read_event`` (uploads;
+  ``handle_read`` is never called through the loop, pyftpdlib binds ``handle_read_event``
+  to it). A download is cut *gracefully*: its socket is half-closed and the reply waits
+  until the client closed its side (at most ``CUT_GRACE``), so the client has every byte
+  before it reads the 426.
 - The final reply is decided in ``close()``, where pyftpdlib sends the one it chose in
   ``handle_close()``: a fault *replaces* that reply and is delivered by the control
   channel; the data channel itself then sends nothing.
+- ``early``: when a download reaches its early mark, the final reply is decided and sent
+  then (``reply_early``), the channel pauses ``EARLY_DELAY`` and sends the rest; whatever
+  pyftpdlib would answer in ``close()`` (226, or 426 if the client dropped the data) is
+  then not sent: the command had its one final reply.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ import sys
 from .. import events as ev
 from ..points import COMPLETION_POINTS
 from . import internals
-from .transfer import CUT_GRACE, Transfer
+from .transfer import CUT_GRACE, EARLY_DELAY, Transfer
+
+TRANSFER_COMPLETE = "226 Transfer complete."  # what pyftpdlib says for a whole transfer
 
 
 DATA_BUFFER = 1024 * 1024  # bytes a data channel reads or sendfile()s at once (pyftpdlib: 64 KiB)
@@ -75,12 +83,12 @@ class FaultDTPMixin:
         elif file is not None and point == "download":
             size = max(0, os.fstat(file.fileno()).st_size - offset)
         self.transfer = transfer = Transfer(next(channel.transfer_ids), command, path, point,
-                                            channel.username, offset, size)
+                                            channel.username, offset, size, channel.remote_ip,
+                                            channel.session_id)
         channel.running.add(self)
         if command in COMPLETION_POINTS:
-            rate_rule = transfer.plan(channel.board)
-            if rate_rule is not None:
-                channel.fault(rate_rule, transfer.about())
+            for rule in transfer.plan(channel.board):
+                channel.fault(rule, transfer.about())
         self.report_progress()  # the transfer shows as soon as it starts
 
     def report_progress(self) -> None:
@@ -88,7 +96,7 @@ class FaultDTPMixin:
                               elapsed=round(self.get_elapsed_time(), 3), **self.transfer.about())
 
     def use_sendfile(self) -> bool:
-        if self.transfer is not None and self.transfer.rate:
+        if self.transfer is not None and self.transfer.rate is not None:
             return False  # throttling paces every chunk
         return super().use_sendfile()
 
@@ -98,8 +106,8 @@ class FaultDTPMixin:
         transfer = self.transfer
         if transfer is None or not transfer.acts:
             return super().send(data)
-        if transfer.room(self.tot_bytes_sent) == 0 and self.cut():
-            return 0  # more data is waiting: cut here
+        if transfer.room(self.tot_bytes_sent) == 0 and self.at_mark():
+            return 0  # more data is waiting: cut, or reply early, here
         sent = super().send(data[:transfer.chunk(len(data), self.tot_bytes_sent)])
         if transfer.rate and sent:
             self.throttle(sent)
@@ -107,11 +115,11 @@ class FaultDTPMixin:
 
     def initiate_sendfile(self) -> None:
         transfer = self.transfer
-        if transfer is not None and transfer.cut_rule is not None:
+        if transfer is not None and transfer.marks:
             room = transfer.room(self.tot_bytes_sent)
             if room == 0:
                 offset, fd = internals.sendfile_offset(self)
-                if offset < os.fstat(fd).st_size and self.cut():
+                if offset < os.fstat(fd).st_size and self.at_mark():
                     return
                 room = transfer.room(self.tot_bytes_sent)
             full = type(self).ac_out_buffer_size  # sendfile() sends this much at most
@@ -158,7 +166,31 @@ class FaultDTPMixin:
         except Exception as err:  # pyOpenSSL: want-read waits; anything else is the end
             return None if type(err).__name__ == "WantReadError" else b""
 
-    # --- the cut
+    # --- the marks: an early reply, a cut
+
+    def at_mark(self) -> bool:
+        """The byte count reached a mark (more data waiting): reply early and pause, or cut;
+        False when neither happens and the transfer carries on."""
+        if self.transfer.early_due(self.get_transmitted_bytes()):
+            self.reply_early()
+            return True
+        return self.cut()
+
+    def reply_early(self) -> None:
+        """The final reply now, as if the transfer ended here; the rest after EARLY_DELAY."""
+        transfer, channel = self.transfer, self.cmd_channel
+        rule, fired = transfer.ending(channel.board, TRANSFER_COMPLETE)
+        for fired_rule in fired:
+            channel.fault(fired_rule, transfer.about())
+        if rule is None:
+            answer = TRANSFER_COMPLETE
+            channel.respond(answer)
+        else:
+            answer = None if rule.stall or rule.reset else rule.reply or TRANSFER_COMPLETE
+            channel.deliver(rule, answer)
+        transfer.replied = answer or ""  # close() reports it, and sends nothing more
+        self.del_channel()
+        self.call_later(EARLY_DELAY, self.unthrottle)
 
     def cut(self) -> bool:
         """The byte count reached a cut: fire it and cut, or carry on (False)."""
@@ -166,7 +198,7 @@ class FaultDTPMixin:
         rule = transfer.cut_now(self.cmd_channel.board, self.get_transmitted_bytes())
         if rule is None:
             return False
-        if rule is not transfer.rate_rule:  # a rate rule's fault was told when it started
+        if rule not in transfer.started:  # a rule that fired at the start was told then
             self.cmd_channel.fault(rule, transfer.about(), action=f"cut after {rule.after} B")
         if self.receive:  # an upload: stop reading and close at once
             self.finish_cut()
@@ -234,11 +266,15 @@ class FaultDTPMixin:
         channel = self.cmd_channel
         channel.running.discard(self)
         normal = internals.pending_reply(self)
-        rule, fired_now = transfer.ending(channel.board, normal)
-        answer = normal
+        rule, answer = None, normal
+        if transfer.replied is not None:  # the final reply went out early: nothing more
+            answer = transfer.replied
+            internals.clear_reply(self)
+        else:
+            rule, fired = transfer.ending(channel.board, normal)
+            for fired_rule in fired:
+                channel.fault(fired_rule, transfer.about())
         if rule is not None:
-            if fired_now:
-                channel.fault(rule, transfer.about())
             answer = None if rule.stall or rule.reset else rule.reply or normal
             if not rule.keep and self.receive:
                 self.remove_upload()
@@ -255,7 +291,7 @@ class FaultDTPMixin:
         super().close()
         if rule is not None:
             internals.set_quit_pending(channel, quitting)
-            channel.deliver(rule, lambda: answer and channel.respond(answer))
+            channel.deliver(rule, answer)
         channel.emit(ev.TRANSFER, bytes=self.get_transmitted_bytes(),
                      elapsed=round(self.get_elapsed_time(), 3),
                      code=int(answer[:3]) if answer else None, **transfer.about())

@@ -1,20 +1,50 @@
-"""The file system as clients see it: pyftpdlib's AbstractedFS with two changes.
+"""The file system as clients see it: pyftpdlib's AbstractedFS with three changes.
 
 - A listing shows a symlink by its name only: ``link -> /home/someone/outside`` would tell
   a client where things live outside the root.
 - With a partial suffix (``--partial-suffix .part``), a new upload is written under
   ``NAME.part`` and renamed to NAME only when it completed, as many servers do; a cut or
   stopped upload keeps the suffix, so it never passes for a whole file.
+- With ``--list-format dos``, LIST lines are IIS's (``MM-DD-YY  HH:MMAM  <DIR>|SIZE  NAME``)
+  instead of ``ls -l``'s; NLST and MLSD are the same either way.
 """
 
 from __future__ import annotations
 
+import os
+import stat
+import time
+from collections.abc import Iterator
+
 from pyftpdlib.filesystems import AbstractedFS
+
+
+def dos_line(name: str, st: os.stat_result, timefunc=time.gmtime) -> str:
+    """One LIST line as IIS writes it: the date and time, <DIR> or the size, the name."""
+    when = time.strftime("%m-%d-%y  %I:%M%p", timefunc(st.st_mtime))
+    size = "<DIR>".rjust(12).ljust(21) if stat.S_ISDIR(st.st_mode) else str(st.st_size).rjust(21)
+    return f"{when}{size} {name}"
 
 
 class FaultFS(AbstractedFS):
     partial_suffix = ""  # set per server
+    list_format = "unix"  # set per server: unix or dos
     readlink = None  # format_list() shows a link's target only when it can read one
+
+    def format_list(self, basedir: str, listing: list[str], ignore_err: bool = True) -> Iterator[bytes]:
+        if self.list_format != "dos":
+            yield from super().format_list(basedir, listing, ignore_err)
+            return
+        channel = self.cmd_channel
+        timefunc = time.gmtime if channel.use_gmt_times else time.localtime
+        for name in listing:
+            try:
+                st = self.lstat(os.path.join(basedir, name))
+            except OSError:
+                if ignore_err:
+                    continue
+                raise
+            yield f"{dos_line(name, st, timefunc)}\r\n".encode(channel.encoding, channel.unicode_errors)
 
     def open(self, filename: str, mode: str):
         if self.partial_suffix and mode.startswith("w"):  # a new STOR (not APPE, not REST)

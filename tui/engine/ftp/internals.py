@@ -1,4 +1,5 @@
-"""The parts of pyftpdlib's private state the fault handlers rely on, named once.
+"""The parts of pyftpdlib's (and pyOpenSSL's) private state the fault handlers rely on,
+named once.
 
 pyftpdlib documents its hooks (``on_login``, ``log_transfer``, ...), not the attributes a
 fault has to reach: the reply a data channel will send when it closes, the REST offset, a
@@ -16,9 +17,9 @@ from pyftpdlib.ioloop import _ERRNOS_DISCONNECTED
 
 __all__ = [
     "DISCONNECTED_ERRNOS", "broken", "clear_reply", "close_connecting_data", "closed", "closing",
-    "line_buffer", "pending_reply", "quit_pending", "reset_idle_timer", "restart_position",
-    "sendfile_offset", "set_line_buffer", "set_quit_pending", "set_reply",
-    "set_restart_position", "started",
+    "drop_queued_transfer", "line_buffer", "pending_reply", "quit_pending", "reset_idle_timer",
+    "restart_position", "sendfile_offset", "set_line_buffer", "set_quit_pending", "set_reply",
+    "set_restart_position", "started", "tls_session_reused", "transfer_queued",
 ]
 
 log = logging.getLogger("pyftpdlib")
@@ -109,6 +110,30 @@ def close_connecting_data(handler: FTPHandler) -> None:
     handler._shutdown_connecting_dtp()
 
 
-def broken(handler: FTPHandler) -> None:
-    """Mark the session broken: pyftpdlib's TLS close() then skips its close_notify."""
+def broken(handler: FTPHandler | DTPHandler) -> None:
+    """Mark a TLS channel broken: pyftpdlib's TLS close() then skips its close_notify."""
     handler._error = True
+
+
+def transfer_queued(handler: FTPHandler) -> bool:
+    """A transfer command was answered 150 and waits for its data connection."""
+    return handler._out_dtp_queue is not None or handler._in_dtp_queue is not None
+
+
+def drop_queued_transfer(handler: FTPHandler) -> None:
+    """Forget a transfer waiting for its data connection, and close its file."""
+    for queued, file_at in ((handler._out_dtp_queue, 2), (handler._in_dtp_queue, 0)):
+        if queued is not None and queued[file_at] is not None:
+            queued[file_at].close()
+    handler._out_dtp_queue = handler._in_dtp_queue = None
+
+
+# --- pyOpenSSL
+
+
+def tls_session_reused(connection) -> bool:
+    """Whether a TLS connection's handshake resumed an earlier session (pyOpenSSL has no
+    method for OpenSSL's SSL_session_reused)."""
+    from OpenSSL._util import lib
+
+    return bool(lib.SSL_session_reused(connection._ssl))

@@ -76,15 +76,51 @@ def make_self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
 
 def tls_handler() -> type:
     """The FTPS control handler. TLS_FTPHandler needs TLS_DTPHandler for its data channels
-    (a plain DTP subclass breaks PROT P); the fault mixins come first in each."""
+    (a plain DTP subclass breaks PROT P); the fault mixins come first in each.
+
+    ``tls=reuse`` is checked where pyftpdlib says a data channel's handshake completed: a
+    session that does not resume an earlier one (the control connection's, from the same
+    context) is refused, and the transfer's final reply says so, in place of its 226."""
     from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
 
-    from .control import FaultControlMixin
+    from . import internals
+    from .control import NOT_RESUMED, FaultControlMixin
     from .data import FaultDTPMixin
     from .filesystem import FaultFS
 
     class FaultTLSDTPHandler(FaultDTPMixin, TLS_DTPHandler):
-        pass
+        resuming = False  # tls=reuse: nothing is sent until the handshake says whose session
+        unresumed = False  # tls=reuse refused the handshake before any transfer started
+
+        def secure_connection(self, ssl_context) -> None:
+            super().secure_connection(ssl_context)
+            rule = self.cmd_channel.data_fault
+            self.resuming = rule is not None and rule.tls == "reuse"
+
+        def send(self, data) -> int:
+            # pyftpdlib's push() writes at once: OpenSSL's SSL_write would finish the
+            # handshake itself, past handle_ssl_established, and send the data
+            return 0 if self.resuming else super().send(data)
+
+        def handle_ssl_established(self) -> None:
+            if self.resuming:
+                self.resuming = False
+                if not internals.tls_session_reused(self.socket):
+                    self.unresumed = True
+                    if internals.started(self):
+                        self.refuse_unresumed()
+
+        def start_transfer(self) -> None:
+            super().start_transfer()
+            if self.unresumed:  # (from inside push(): refuse once pyftpdlib is done there)
+                self.call_later(0, self.refuse_unresumed)
+
+        def refuse_unresumed(self) -> None:
+            if not internals.closed(self):
+                internals.set_reply(self, NOT_RESUMED)
+                self.transfer_finished = False
+                internals.broken(self)  # no TLS goodbye on a connection refused
+                self.close()
 
     class FaultTLSFTPHandler(FaultControlMixin, TLS_FTPHandler):
         dtp_handler = FaultTLSDTPHandler

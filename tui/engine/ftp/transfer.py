@@ -1,16 +1,19 @@
-"""One transfer's dealings with the rules: its plan, its cut, its rate and how it ends.
+"""One transfer's dealings with the rules: its plan, its marks, its rate and how it ends.
 
-A ``Transfer`` is made when a data channel's bytes start to move, and asks the board once
-what acts on it while it runs:
+A ``Transfer`` is made when a data channel's bytes start to move. The rules of its point
+are asked when they have something to do, by the law of tui/engine/rules.py (the first
+deciding rule that fires, every shaping rule that fires beside it):
 
-- a **rate** rule fires at once and throttles every chunk;
+- at the start, the rules that act while data moves: ``rate=`` (the slowest of them
+  throttles every chunk) and ``early``; one of them with a code decides the end;
 - a **cut** rule (``after=BYTES``) is asked to fire when the byte count reaches BYTES,
   and only if more data is waiting (a transfer of BYTES or fewer completes normally); if
   it does not fire (``every=``, ``chance=``), the next cut rule gets its turn;
-- at the end, when pyftpdlib is about to send ``226``, a **completion** rule may replace
-  that reply (the rate rule, if it also has a code or an action, is that rule).
+- at the end, when pyftpdlib is about to send ``226``, the other rules: a deciding one
+  replaces that reply (unless one decided already), shaping ones delay or shape it. With
+  ``early`` that end comes before the last bytes (``EARLY_TAIL`` of them) are sent.
 
-Most transfers have neither a rate nor a cut: ``acts`` is False and the data channel runs
+Most transfers have no rate and no mark: ``acts`` is False and the data channel runs
 pyftpdlib's own code for every chunk.
 """
 
@@ -20,9 +23,11 @@ import time
 from dataclasses import dataclass, field
 
 from ..board import FaultBoard
-from ..rules import Rule
+from ..rules import Rule, combine
 
 CUT_GRACE = 2.0  # seconds a cut download waits for the client to close before replying
+EARLY_TAIL = 65536  # bytes an early reply leaves unsent (at most half the download)
+EARLY_DELAY = 0.5  # seconds between an early reply and the rest of the data
 
 
 @dataclass
@@ -36,21 +41,28 @@ class Transfer:
     user: str
     offset: int = 0  # REST, or where an APPE starts writing
     size: int = -1  # bytes a download will send; -1 when unknown
-    rate_rule: Rule | None = None
+    client: str = ""
+    session: int = 0
+    started: list[Rule] = field(default_factory=list)  # the rules that fired at the start
+    decided: Rule | None = None  # the rule that decides the final reply, once one fired
+    rate: int | None = None
+    early_at: int | None = None  # the byte count at which the final reply goes out early
     cut_rule: Rule | None = None
     more_cuts: list[Rule] = field(default_factory=list)
     cutting: Rule | None = None  # the cut rule that fired: the transfer ends with it
+    replied: str | None = None  # the final reply an early end sent ("" when none)
     rate_started: float = 0.0
     rate_bytes: int = 0
 
     @property
     def acts(self) -> bool:
-        """Whether chunks need looking at (a rate or a pending cut)."""
-        return self.cut_rule is not None or self.rate_rule is not None
+        """Whether chunks need looking at (a rate or a pending mark)."""
+        return self.rate is not None or self.marks
 
     @property
-    def rate(self) -> int | None:
-        return self.rate_rule.rate if self.rate_rule else None
+    def marks(self) -> bool:
+        """Whether a byte count is pending at which the transfer stops (a cut, an early end)."""
+        return self.cut_rule is not None or (self.early_at is not None and self.replied is None)
 
     @property
     def cut_at(self) -> int | None:
@@ -61,32 +73,42 @@ class Transfer:
         return {"transfer": self.id, "command": self.command, "path": self.path,
                 "direction": self.point, "size": self.size, "offset": self.offset}
 
+    def ask(self, board: FaultBoard, eligible) -> list[Rule]:
+        return board.decide(self.point, self.path, self.user, self.client, self.session,
+                            eligible=eligible, decided=self.decided is not None)
+
     # --- the plan, when data starts to move
 
-    def plan(self, board: FaultBoard) -> Rule | None:
-        """Choose the rate and the cut rules; return the rate rule if one fired now."""
+    def plan(self, board: FaultBoard) -> list[Rule]:
+        """Ask the rules that act while data moves; return those that fired now."""
         if not board.armed:
-            return None
-        self.rate_rule = board.match(self.point, self.path, self.user,
-                                     eligible=lambda r: r.rate is not None)
-        if self.rate_rule is not None and self.rate_rule.after is not None:
-            self.cut_rule = self.rate_rule
+            return []
+        self.started = fired = self.ask(board, lambda r: r.rate is not None or r.early)
+        self.decided = next((r for r in fired if r.decides), None)
+        rates = [r.rate for r in fired if r.rate is not None]
+        self.rate = min(rates) if rates else None
+        if any(r.early for r in fired) and self.size > 1:
+            self.early_at = self.size - min(EARLY_TAIL, self.size // 2)
+        if self.decided is not None:
+            self.cut_rule = self.decided if self.decided.after is not None else None
         else:
-            cuts = [r for r in board.candidates(self.point, self.path, self.user)
-                    if r.after is not None and r.rate is None]
+            cuts = [r for r in board.candidates(self.point, self.path, self.user, self.client,
+                                                self.session)
+                    if r.after is not None and r.rate is None and not r.early]
             cuts.sort(key=lambda r: r.after)
             self.cut_rule, self.more_cuts = (cuts[0], cuts[1:]) if cuts else (None, [])
-        return self.rate_rule
+        return fired
 
     # --- while it runs
 
     def room(self, moved: int) -> int | None:
-        """How many more bytes may move before the cut (None: no cut pending)."""
-        cut_at = self.cut_at
-        return None if cut_at is None else max(0, cut_at - moved)
+        """How many more bytes may move before the next mark (None: no mark pending)."""
+        marks = [at for at in (self.cut_at, self.early_at if self.replied is None else None)
+                 if at is not None]
+        return max(0, min(marks) - moved) if marks else None
 
     def chunk(self, size: int, moved: int) -> int:
-        """The most a chunk may carry now: up to the cut, and small enough to pace a rate."""
+        """The most a chunk may carry now: up to the mark, and small enough to pace a rate."""
         room = self.room(moved)
         if room is not None:
             size = min(size, room)
@@ -94,13 +116,21 @@ class Transfer:
             size = min(size, max(512, min(65536, self.rate // 8)))
         return size
 
+    def early_due(self, moved: int) -> bool:
+        """The byte count reached the early end, before any cut."""
+        return (self.early_at is not None and self.replied is None and moved >= self.early_at
+                and (self.cut_at is None or self.cut_at > moved))
+
     def cut_now(self, board: FaultBoard, moved: int) -> Rule | None:
         """The byte count reached a cut and more data is waiting: the rule that cuts here,
-        fired, or None when none does (the transfer goes on, uncapped or to the next cut)."""
+        fired, or None when none does (the transfer goes on, uncapped or to the next cut).
+        Once the final reply went out early, nothing cuts: it said how the transfer ends."""
+        if self.replied is not None:
+            self.cut_rule = None
         while self.cut_rule is not None:
             rule = self.cut_rule
-            if rule is self.rate_rule or board.fire(rule):  # a rate rule fired at the start
-                self.cutting = rule
+            if rule is self.decided or board.fire(rule):  # a deciding rule fired at the start
+                self.cutting = self.decided = rule
                 return rule
             # this one does not fire now (every=, chance=, ...): the next cut rule may
             self.cut_rule = self.more_cuts.pop(0) if self.more_cuts else None
@@ -118,18 +148,18 @@ class Transfer:
 
     # --- the end
 
-    def ending(self, board: FaultBoard, reply: str | None) -> tuple[Rule | None, bool]:
-        """The rule that decides the final reply, and whether it fired just now (and so
-        still needs its fault event). ``reply`` is what pyftpdlib is about to send: None
-        when something else answers (ABOR, a closed session)."""
-        if reply is None:
-            return None, False
-        if self.cutting is not None:
-            return self.cutting, False
-        if not reply.startswith("226") or not board.armed:
-            return None, False
-        if self.rate_rule is not None and not self.rate_rule.shapes_only:
-            return self.rate_rule, False
-        rule = board.match(self.point, self.path, self.user,
-                           eligible=lambda r: r.after is None and r.rate is None)
-        return rule, rule is not None
+    def ending(self, board: FaultBoard, reply: str | None) -> tuple[Rule | None, list[Rule]]:
+        """The rule in effect for the final reply (None: pyftpdlib's reply goes out as it is)
+        and the rules that fired just now (they still need their fault events). ``reply`` is
+        what pyftpdlib is about to send: None when something else answers (ABOR, a closed
+        session); not a 226 when the transfer broke on its own."""
+        if reply is None or (self.decided is None and not reply.startswith("226")):
+            return None, []
+        fired = []
+        if board.armed:
+            fired = self.ask(board, lambda r: r.after is None and r.rate is None and not r.early)
+        deciding = self.decided or next((r for r in fired if r.decides), None)
+        rules = [*([deciding] if deciding else []),
+                 *(r for r in (*self.started, *fired) if r is not deciding)]
+        rule = combine(rules)
+        return (rule if rule is not None and rule.changes_reply else None), fired
