@@ -78,8 +78,8 @@ def headless() -> Iterator[Callable[..., Headless]]:
     """Start ``ftpfault --headless ARGS`` processes; any left running are killed after."""
     started: list[Headless] = []
 
-    def start(*args: str) -> Headless:
-        server = Headless(*args)
+    def start(*args: str, command: tuple[str, ...] = ()) -> Headless:
+        server = Headless(*args, command=command)
         started.append(server)
         return server
 

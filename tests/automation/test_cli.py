@@ -234,3 +234,9 @@ spec = "{spec}"
     assert codes == [452 if fired else 226 for fired in from_cli]
     assert sorted(p.name for p in root.iterdir()) == sorted(f"f{i}.bin" for i in range(n))
     assert server.stop() == 0
+
+
+def test_the_headless_banner_says_chaos_is_on(tmp_path, headless):
+    server = headless("--port", "0", "--root", str(tmp_path), "--chaos", "0.3", "--seed", "7")
+    assert "faults=none chaos=30% seed 7" in server.banner
+    assert server.stop() == 0

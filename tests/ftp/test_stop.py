@@ -153,11 +153,17 @@ def test_stop_is_prompt_with_many_idle_and_half_open_clients(tmp_path):
     finally:
         server.stop()
     assert took < 2.0
-    for sock in socks:
+    for i, sock in enumerate(socks):
         data = b""
-        while chunk := sock.recv(4096):  # greeting, then EOF; a hang hits the timeout
-            data += chunk
-        assert data.startswith(b"220 ") and data.count(b"\r\n") == 1, data
+        try:
+            while chunk := sock.recv(4096):  # greeting, then EOF; a hang hits the timeout
+                data += chunk
+        except ConnectionResetError:
+            # the kernel's answer to closing a socket with bytes not yet read: only a client
+            # that sent some may see it
+            assert i % 2, f"client {i} sent nothing, yet its connection was reset"
+        else:
+            assert data.startswith(b"220 ") and data.count(b"\r\n") == 1, data
         sock.close()
     assert len(recorder.of("session.close")) == 20
     assert recorder.of("error") == []

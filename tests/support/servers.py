@@ -103,9 +103,9 @@ class Headless:
     """``ftpfault --headless ARGS`` in the background; its stdout collected line by line.
     Tests use it through the ``headless`` fixture, which never leaves it running."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, command: tuple[str, ...] = ()) -> None:
         self.proc = subprocess.Popen(
-            [*FTPFAULT, "--headless", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [*FTPFAULT, *command, "--headless", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL, text=True, env=ftpfault_env(),
         )
         self.lines: list[str] = []

@@ -1,6 +1,7 @@
 """The command line: ``ftpfault`` serves (the console, or a log with ``--headless``);
 ``ftpfault ctl`` drives a running one through its control API; ``ftpfault report`` reads
-a journal and says what the clients did after each fault."""
+a journal and says what the clients did after each fault; ``ftpfault replay`` serves a
+journal's faults again, on the same matches."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         from .report import main as report_main
 
         return report_main(argv[1:])
+    if argv[:1] == ["replay"]:
+        from .replay import main as replay_main
+
+        return replay_main(argv[1:])
     from .serve import main as serve_main
 
     return serve_main(argv)

@@ -108,8 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("sessions", help="who is connected and what they are doing")
     report = commands.add_parser("report", help="what the clients did after each fault")
     report.add_argument("--format", choices=("text", "json", "md"), default="text")
-    commands.add_parser("reset", help="no rules, no counters")
+    chaos = commands.add_parser("chaos", help="chaos as it is; chaos P turns it on (e.g. 0.1), "
+                                "chaos off turns it off")
+    chaos.add_argument("probability", nargs="?", metavar="P|off|on")
+    chaos.add_argument("--points", help="the points it acts at, e.g. upload,download")
+    chaos.add_argument("--faults", help="the kinds of fault it draws, e.g. code,cut")
+    commands.add_parser("reset", help="no rules, no counters, no chaos")
     return parser
+
+
+def _chaos_line(chaos: dict) -> str:
+    if "probability" not in chaos:
+        return "chaos " + ("on: a replay" if chaos.get("enabled") else "off")
+    state = "on" if chaos["enabled"] else "off"
+    return (f"chaos {state} {chaos['probability']:.0%} seed {chaos['seed']} at "
+            f"{','.join(chaos['points'])}: {','.join(chaos['faults'])}")
 
 
 def run(args: argparse.Namespace, out) -> int:
@@ -139,6 +152,18 @@ def run(args: argparse.Namespace, out) -> int:
         for session in client.call("GET", "/sessions"):
             print(visible(f"#{session['id']:<4} {session['client']:<21} {session['user'] or '-':<12} "
                           f"{session['state']:<12} {session['command']}"), file=out)
+    elif command == "chaos":
+        wanted = args.probability
+        if wanted in ("on", "off"):
+            state = client.call("PUT", "/chaos", {"enabled": wanted == "on"})
+        elif wanted is not None:
+            body: dict = {"probability": _probability(wanted)}
+            body |= {"points": args.points} if args.points else {}
+            body |= {"faults": args.faults} if args.faults else {}
+            state = client.call("PUT", "/chaos", body)
+        else:
+            state = client.call("GET", "/chaos")
+        print(_chaos_line(state), file=out)
     elif command == "report":
         print(format_report(report_from_json(client.call("GET", "/report")), args.format), end="", file=out)
     elif command == "events":
@@ -152,6 +177,13 @@ def run(args: argparse.Namespace, out) -> int:
                 break
             time.sleep(FOLLOW_INTERVAL)  # polling the API: the pace of --follow
     return 0
+
+
+def _probability(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise CtlError(f"{text[:20]!r} is not a probability like 0.1, nor on or off") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,9 @@ from ..console.keys import key_help
 from ..engine.api import ControlAPI, is_loopback
 from ..engine.logline import clock, format_event, visible
 from ..engine.points import POINT_HELP
+from ..engine.chaos import Script
 from ..engine.profiles import ProfileError, load_profile
+from ..engine.replay import ReplayPlan
 from ..engine.report import account_line, format_report
 from ..engine.rules import SECTIONS, Rule, RuleError, parse_rule
 from ..engine.server import FaultServer, ServerError
@@ -71,6 +73,8 @@ def _shown_default(value) -> str:
         return ""
     if isinstance(value, range):
         return f" (default: {value.start}-{value.stop - 1})"
+    if isinstance(value, tuple | frozenset):
+        return f" (default: {','.join(value)})"
     if value is True:
         return " (default: on)"
     return f" (default: {value})"
@@ -115,19 +119,24 @@ class Options:
 
     settings: Settings
     rules: list[tuple[Rule, str]]  # each with where it came from
+    replay: ReplayPlan | None = None  # recorded faults to fire again on the same matches
 
 
 def resolve(args: argparse.Namespace) -> Options:
-    """Merge a profile's [server] and faults under the command line; ProfileError if bad."""
+    """Merge a profile's [server], [chaos] and faults under the command line; ProfileError
+    if bad."""
     values: dict = {}
     rules: list[tuple[Rule, str]] = []
+    replay = None
     if args.profile is not None:
         profile = load_profile(args.profile)
         values.update(profile.server)
         rules = [(rule, f"profile {args.profile}") for rule in profile.rules]
+        if profile.replay:
+            replay = ReplayPlan([], Script(profile.replay))
     values.update({name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None})
     rules += [(rule, "command line") for rule in args.fault]
-    return Options(Settings().with_values(values), rules)
+    return Options(Settings().with_values(values), rules, replay)
 
 
 def run_headless(server: FaultServer, out: TextIO, api: ControlAPI | None = None) -> int:
@@ -137,7 +146,9 @@ def run_headless(server: FaultServer, out: TextIO, api: ControlAPI | None = None
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     armed = ", ".join(r.spec for r in server.board.rules()) or "none"
-    control = f" control={api.url}" if api else ""
+    chaos = server.board.chaos
+    control = f" chaos={chaos.describe()}" if chaos is not None and chaos.enabled else ""
+    control += f" control={api.url}" if api else ""
     control += " tls=required" if server.settings.tls_required else " tls=explicit" if server.tls else ""
     print(f"{PROG}: serving {server.url} root={server.root} user={server.settings.user} "
           f"faults={armed}{control}", file=out, flush=True)
@@ -199,10 +210,15 @@ def main(argv: list[str]) -> int:
     except ProfileError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    return serve(options, args)
+
+
+def serve(options: Options, args: argparse.Namespace) -> int:
+    """Bind the server and run the console, or the headless log, until it stops."""
     settings = options.settings
     with ExitStack() as running:  # undone in reverse: the API, the server, then the report
         try:
-            server = FaultServer(settings, rules=options.rules)
+            server = FaultServer(settings, rules=options.rules, replay=options.replay)
             if settings.report is not None:
                 running.callback(write_report, server, settings.report)
             running.callback(server.stop)

@@ -52,6 +52,7 @@ SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another wait
 DEFAULT_SWITCH_INTERVAL = sys.getswitchinterval()
 WIDE = 120  # columns from which Sessions and Transfers stand side by side
 SOURCE = "console"  # who changed a rule, in its rule event
+DEFAULT_CHAOS = 0.1  # chaos's probability when k turns it on and none was given
 
 
 def same_file(path: Path, other: Path | None) -> bool:
@@ -207,8 +208,11 @@ class FaultConsole(App[None]):
     def show_status(self) -> None:
         armed = self.server.board.armed_count()
         # most important first: on a narrow terminal the root path is what gets cut
+        chaos = self.server.board.chaos
+        shown = (f"[b reverse] CHAOS {escape(chaos.describe())} [/]  "
+                 if chaos is not None and chaos.enabled else "")
         status = (
-            f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  [b]{escape(self.server.url)}[/b]"
+            f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  {shown}[b]{escape(self.server.url)}[/b]"
             f"{' (FTPS)' if self.server.tls else ''}  "
             + (f"report [b]{escape(self.summary_text)}[/b]  " if self.summary_text else "")
             + f"user [b]{escape(self.server.settings.user)}[/b]  "
@@ -344,8 +348,21 @@ class FaultConsole(App[None]):
         if row is not None:
             self.arm(row, not (row.rule and row.rule.enabled))
 
+    def action_toggle_chaos(self) -> None:
+        chaos = self.server.board.chaos
+        if chaos is None:
+            self.set_chaos(self.server.settings.chaos or DEFAULT_CHAOS)
+        else:
+            self.change_board(lambda board: board.enable_chaos(not chaos.enabled, source=SOURCE))
+
+    def set_chaos(self, probability: float) -> None:
+        self.change_board(lambda board: self.server.set_chaos(probability, source=SOURCE))
+
     def action_add_rule(self) -> None:
-        def added(new: Rule | None) -> None:
+        def added(new: Rule | float | None) -> None:
+            if isinstance(new, float):  # chaos=P
+                self.set_chaos(new)
+                return
             rule = new and self.change_board(lambda board: board.add(new, source=SOURCE))
             if rule:
                 self.last_row = next(r for r in self.panel.rows() if r.rule_id == rule.id)

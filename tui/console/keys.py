@@ -46,6 +46,8 @@ KEYS: tuple[Key, ...] = (
     Key("l", "load_profile", "Load", "Load the rules of a profile (TOML), replacing the current ones",
         "load-profile", show=False),
     Key("x", "disarm_all", "Disarm", "Disarm every fault", "disarm-all"),
+    Key("k", "toggle_chaos", "Chaos", "Chaos on or off: random faults at every fault point (its "
+        "probability: chaos=P in the rule form, 10% by default)", "toggle-chaos"),
     Key("r", "toggle_report", "Report", "Show or hide the client report: what each client did after "
         "each fault", "toggle-report"),
     Key("enter", "transcript", "Transcript", "Open the transcript of the selected session (Enter on a "

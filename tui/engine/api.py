@@ -13,6 +13,7 @@ it reads and changes the same board and event history as the console, so both ag
     GET    /events?since=SEQ   events after SEQ, oldest first (&kind=fault to filter)
     GET    /sessions           who is connected and what they are doing
     GET    /report             what the clients did after each fault
+    GET    /chaos              chaos as it is; PUT {"probability": 0.1} on; DELETE off
 
 It listens on loopback by default, where any web page the developer visits can reach
 it, so it behaves like a careful local daemon: a request whose Host is not the API's own
@@ -43,7 +44,7 @@ from . import events as ev
 from .board import FaultBoard, RuleStats
 from .rules import Rule, RuleError, parse_rule, rule_from_fields, rule_to_fields
 from .server import FaultServer, ServerError
-from .settings import DEFAULT_CONTROL_PORT
+from .settings import DEFAULT_CONTROL_PORT, SETTINGS
 
 MAX_BODY = 64 * 1024
 MAX_CONNECTIONS = 32  # connections served at once; more get a 503
@@ -319,10 +320,13 @@ class ControlAPI:
             ("POST", "/rules"): self.add_rule,
             ("DELETE", "/rules"): self.clear,
             ("POST", "/disarm"): self.disarm,
-            ("POST", "/reset"): self.clear,
+            ("POST", "/reset"): self.reset,
             ("GET", "/events"): self.events,
             ("GET", "/sessions"): self.sessions,
             ("GET", "/report"): self.report,
+            ("GET", "/chaos"): self.get_chaos,
+            ("PUT", "/chaos"): self.put_chaos,
+            ("DELETE", "/chaos"): self.delete_chaos,
         }
         if (verb, path) in table:
             return table[verb, path]
@@ -347,7 +351,7 @@ class ControlAPI:
     def index(self, request, query):
         return HTTPStatus.OK, {"ftp": self.ftp.url, "version": __version__,
                                "endpoints": ["/rules", "/rules/{id}", "/disarm", "/reset",
-                                             "/events?since=SEQ", "/sessions", "/report"]}
+                                             "/events?since=SEQ", "/sessions", "/report", "/chaos"]}
 
     def list_rules(self, request, query):
         board = self.ftp.board
@@ -414,6 +418,12 @@ class ControlAPI:
         self.ftp.board.clear(source=SOURCE)
         return HTTPStatus.NO_CONTENT, None
 
+    def reset(self, request, query):
+        """A clean board: no rules, no counters, no chaos."""
+        self.ftp.board.clear(source=SOURCE)
+        self.ftp.board.set_chaos(None, source=SOURCE)
+        return HTTPStatus.NO_CONTENT, None
+
     def disarm(self, request, query):
         """Every rule off, as the console's x does; they stay on the board."""
         self.ftp.board.disarm_all(source=SOURCE)
@@ -434,3 +444,35 @@ class ControlAPI:
 
     def report(self, request, query):
         return HTTPStatus.OK, self.ftp.report().to_dict()
+
+    def get_chaos(self, request, query):
+        chaos = self.ftp.board.chaos
+        return HTTPStatus.OK, chaos.to_json() if chaos is not None else {"enabled": False}
+
+    def put_chaos(self, request, query):
+        """{"probability": 0.1, "points": [...], "faults": [...]} turns chaos on (the run's
+        seed); {"enabled": false} turns it off and keeps it."""
+        body = request._body()
+        unknown = sorted(set(body) - {"probability", "points", "faults", "enabled"})
+        if unknown:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"unknown field {unknown[0][:40]!r}: PUT /chaos "
+                           "takes probability, points, faults and enabled")
+        if set(body) == {"enabled"} and isinstance(body["enabled"], bool):
+            if self.ftp.board.chaos is None:
+                raise ApiError(HTTPStatus.CONFLICT, "no chaos to turn on or off: give a probability")
+            self.ftp.board.enable_chaos(body["enabled"], source=SOURCE)
+            return self.get_chaos(request, query)
+        try:
+            probability = SETTINGS["chaos"].kind.load(body.get("probability"))
+            points = SETTINGS["chaos_points"].kind.load(body["points"]) if "points" in body else None
+            faults = SETTINGS["chaos_faults"].kind.load(body["faults"]) if "faults" in body else None
+        except ValueError as err:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"chaos: {err}") from None
+        self.ftp.set_chaos(probability, points, faults, source=SOURCE)
+        if body.get("enabled") is False:
+            self.ftp.board.enable_chaos(False, source=SOURCE)
+        return self.get_chaos(request, query)
+
+    def delete_chaos(self, request, query):
+        self.ftp.board.set_chaos(None, source=SOURCE)
+        return HTTPStatus.NO_CONTENT, None

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .chaos import COMMAND, Chaos, Script
 from .rules import Rule, parse_rule, validate
 
 # What a listener is told: (what happened, the rule as it is now, who did it).
@@ -44,7 +45,7 @@ class RuleStats:
 class _State:
     __slots__ = ("fired", "matched", "remaining", "rng", "armed_at", "expired")
 
-    def __init__(self, rule: Rule, seed: int | None, twin: int = 0, now: float = 0.0) -> None:
+    def __init__(self, rule: Rule, spec: str, seed: int | None, twin: int = 0, now: float = 0.0) -> None:
         self.fired = 0
         self.matched = 0
         self.remaining = rule.times
@@ -52,7 +53,7 @@ class _State:
         self.expired = False
         # one stream per rule, from the seed and the rule's own text (and which of identical
         # rules it is): adding, removing or reordering other rules never changes it
-        self.rng = random.Random(f"{seed}:{rule.spec}:{twin}") if seed is not None else random.Random()
+        self.rng = random.Random(f"{seed}:{spec}:{twin}") if seed is not None else random.Random()
 
 
 class FaultBoard:
@@ -65,6 +66,9 @@ class FaultBoard:
         self.seed = seed
         self.listener = listener
         self.clock = clock
+        self.chaos: Chaos | Script | None = None
+        self.replay = None  # a ReplayPlan, when the board replays a journal
+        self.chaos_listener: Callable[[Chaos | Script | None, str], None] | None = None
         self._lock = threading.Lock()
         self._rules: dict[str, Rule] = {}
         self._state: dict[str, _State] = {}
@@ -96,7 +100,11 @@ class FaultBoard:
                 expires_in = 0.0
             elif rule.duration is not None and rule.enabled:
                 expires_in = max(0.0, state.armed_at + rule.duration - self.clock())
-            return RuleStats(state.fired, state.matched, state.remaining, expires_in)
+            remaining = state.remaining
+            if rule.at is not None:  # the at= matches still to come
+                left = sum(1 for n in rule.at if n > state.matched)
+                remaining = left if remaining is None else min(remaining, left)
+            return RuleStats(state.fired, state.matched, remaining, expires_in)
 
     def fired(self, rule_id: str) -> int:
         return self.stats(rule_id).fired
@@ -113,7 +121,7 @@ class FaultBoard:
             self._next_id += 1
             spec = rule.spec
             self._rules[rule.id] = rule
-            self._state[rule.id] = _State(rule, self.seed, self._specs[spec], self.clock())
+            self._state[rule.id] = _State(rule, spec, self.seed, self._specs[spec], self.clock())
             self._specs[spec] += 1
             self.armed += rule.enabled
             self.version += 1
@@ -133,7 +141,7 @@ class FaultBoard:
             self._forget_spec(old.spec)
             spec = rule.spec
             self._rules[rule_id] = rule
-            self._state[rule_id] = _State(rule, self.seed, self._specs[spec], self.clock())
+            self._state[rule_id] = _State(rule, spec, self.seed, self._specs[spec], self.clock())
             self._specs[spec] += 1
             self._state[rule_id].fired = fired
             self.armed += rule.enabled - old.enabled
@@ -177,6 +185,7 @@ class FaultBoard:
             self.version += 1
         for rule in changed:
             self._tell(CHANGED, rule, source)
+        self.enable_chaos(False, source)  # every fault: chaos's too
 
     def clear(self, source: str = "") -> None:
         """No rules at all (ids keep growing, so an old id never means a new rule)."""
@@ -211,8 +220,8 @@ class FaultBoard:
                     if r.enabled and r.point in points and r.matches(path, user, client, session)]
 
     def fire(self, rule: Rule) -> bool:
-        """Count a match of ``rule`` and say whether it fires now (every, chance, times).
-        A rule whose times run out disarms itself; one past its for= never fires."""
+        """Count a match of ``rule`` and say whether it fires now (at, every, chance, times).
+        A rule whose times or at= run out disarms itself; one past its for= never fires."""
         if rule.duration is not None and self.expire([rule.id]):
             return False
         spent = None
@@ -222,20 +231,28 @@ class FaultBoard:
                 return False
             state = self._state[rule.id]
             state.matched += 1
-            if current.every is not None and state.matched % current.every:
-                return False
-            if current.chance is not None and state.rng.random() >= current.chance:
-                return False
-            state.fired += 1
-            if state.remaining is not None:
-                state.remaining -= 1
-                if state.remaining <= 0:
-                    spent = self._rules[rule.id] = current.replace(enabled=False)
-                    self.armed -= 1
-            self.version += 1
+            fires = ((current.at is None or state.matched in current.at)
+                     and (current.every is None or not state.matched % current.every)
+                     and (current.chance is None or state.rng.random() < current.chance))
+            if fires:
+                state.fired += 1
+                if state.remaining is not None:
+                    state.remaining -= 1
+            if ((fires and state.remaining is not None and state.remaining <= 0)
+                    or (current.at is not None and state.matched >= current.at[-1])):
+                spent = self._rules[rule.id] = current.replace(enabled=False)
+                self.armed -= 1
+            if fires or spent is not None:
+                self.version += 1
         if spent is not None:
             self._tell(SPENT, spent, "")
-        return True
+        return fires
+
+    def matched(self, rule_id: str) -> int:
+        """How many times the rule was asked so far (the number at= counts)."""
+        with self._lock:
+            state = self._state.get(rule_id)
+            return state.matched if state is not None else 0
 
     def expire(self, rule_ids: Iterable[str] | None = None) -> list[Rule]:
         """Disarm the rules (all, or these) whose for= ran out; the ones it disarmed."""
@@ -257,10 +274,12 @@ class FaultBoard:
 
     def decide(self, points: str | Iterable[str], path: str = "", user: str = "", client: str = "",
                session: int = 0, eligible: Callable[[Rule], bool] | None = None,
-               decided: bool = False) -> list[Rule]:
+               decided: bool = False, moment: str = COMMAND, context: dict | None = None) -> list[Rule]:
         """The rules that fire now at one reply, counted: the first deciding rule that fires
         (none more are asked once one did, or if ``decided`` already) and every shaping rule
-        that fires, in board order, the deciding one first (see rules.combine)."""
+        that fires, in board order, the deciding one first (see rules.combine). Chaos, when
+        on, has its turn at the same time: it draws only when no rule decided."""
+        points = (points,) if isinstance(points, str) else tuple(points)
         deciding: list[Rule] = []
         shaping: list[Rule] = []
         for rule in self.candidates(points, path, user, client, session):
@@ -268,4 +287,31 @@ class FaultBoard:
                 continue
             if (eligible is None or eligible(rule)) and self.fire(rule):
                 (deciding if rule.decides else shaping).append(rule)
+        chaos = self.chaos
+        if chaos is not None:
+            drawn = chaos.turn(points, moment, context or {}, drawing=not (decided or deciding or shaping))
+            if drawn is not None and drawn.rule is not None and (eligible is None or eligible(drawn.rule)):
+                (deciding if drawn.rule.decides else shaping).append(drawn.rule)
         return deciding + shaping
+
+    # --- chaos
+
+    def set_chaos(self, chaos: Chaos | Script | None, source: str = "") -> None:
+        """Chaos on, off (None) or another; it counts as armed while enabled."""
+        with self._lock:
+            old = self.chaos
+            self.armed += int(bool(chaos and chaos.enabled)) - int(bool(old and old.enabled))
+            self.chaos = chaos
+            self.version += 1
+        if self.chaos_listener is not None and (old is not None or chaos is not None):
+            self.chaos_listener(chaos, source)
+
+    def enable_chaos(self, enabled: bool, source: str = "") -> None:
+        chaos = self.chaos
+        if chaos is not None and chaos.enabled != enabled:
+            with self._lock:
+                chaos.enabled = enabled
+                self.armed += 1 if enabled else -1
+                self.version += 1
+            if self.chaos_listener is not None:
+                self.chaos_listener(chaos, source)

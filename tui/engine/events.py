@@ -25,8 +25,10 @@ SESSION_CLOSE = "session.close"
 ERROR = "error"
 RUN = "run"  # the first event of a run: what was served, how, with which rules
 RULE = "rule"  # a rule was added, changed, removed, or spent its times=N
-KINDS = (RUN, RULE, SESSION_OPEN, LOGIN, COMMAND, REPLY, PROGRESS, TRANSFER, FAULT, SESSION_CLOSE,
-         ERROR)
+CHAOS = "chaos"  # chaos was switched on or off, or changed
+DIVERGED = "replay.diverged"  # replaying a run: the client did something else than then
+KINDS = (RUN, RULE, CHAOS, SESSION_OPEN, LOGIN, COMMAND, REPLY, PROGRESS, TRANSFER, FAULT,
+         SESSION_CLOSE, ERROR, DIVERGED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class Event:
     point: str = ""
     action: str = ""
     shaping: bool = False  # a fault event: the rule only shapes (a rate, a delay): the reply is normal
+    match: int = 0  # a fault: which match of its rule it was (chaos: which turn of the point)
+    moment: str = ""  # a chaos fault: when the point was asked (command, start, end)
     change: str = ""  # a rule event: added, changed, removed, spent
     spec: str = ""
     enabled: bool = True
@@ -90,12 +94,14 @@ class Event:
 _ALWAYS = {"seq", "time", "kind", "session"}
 _ALWAYS_BY_KIND = {
     "transfer": {"transfer", "command", "path", "direction", "bytes", "size", "offset", "code"},
-    "fault": {"rule", "point", "code", "message", "command", "path", "action"},
+    "fault": {"rule", "point", "code", "message", "command", "path", "action", "spec", "match"},
     "reply": {"code", "message"},
     "command": {"command", "arg"},
     "login": {"user", "ok"},
     "rule": {"rule", "change", "spec", "enabled", "source"},
     "run": {"run", "version", "settings", "seed", "rules"},
+    "chaos": {"enabled", "settings", "source"},
+    "replay.diverged": {"message", "rule", "point", "match"},
 }
 _DEFAULTS = {f: getattr(Event(0, 0.0, ""), f) for f in Event.__dataclass_fields__}
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 from .events import (
-    COMMAND, ERROR, FAULT, LOGIN, REPLY, RULE, RUN, SESSION_CLOSE, SESSION_OPEN, TRANSFER, Event,
+    CHAOS, COMMAND, DIVERGED, ERROR, FAULT, LOGIN, REPLY, RULE, RUN, SESSION_CLOSE, SESSION_OPEN,
+    TRANSFER, Event,
 )
 
 
@@ -69,6 +70,13 @@ def describe(event: Event) -> str | None:
     elif kind == RULE:
         state = "armed" if event.enabled else "off"
         line = f"rule {event.rule} {event.change} ({state}, {event.source or 'unknown'}): {event.spec}"
+    elif kind == DIVERGED:
+        line = f"DIVERGED {event.message}"
+    elif kind == CHAOS:
+        chaos = event.settings or {}
+        how = (f"{chaos.get('probability', 0):.0%} seed {chaos.get('seed')}" if "probability" in chaos
+               else f"replay ({len(chaos.get('replay', []))} draws)" if chaos else "")
+        line = f"chaos {'on' if event.enabled else 'off'} {how} ({event.source or 'unknown'})".replace("  ", " ")
     elif kind == RUN:
         line = f"run {event.run} ftpfault {event.version}, rules: {', '.join(event.rules) or 'none'}"
     else:

@@ -32,6 +32,7 @@ from pathlib import Path
 import tomlkit
 from tomlkit.items import AoT
 
+from .chaos import MOMENTS
 from .rules import Rule, RuleError, parse_rule, rule_from_fields, rule_to_fields
 from .settings import SETTINGS
 
@@ -66,8 +67,13 @@ def _after_the_faults(document: tomlkit.TOMLDocument) -> list:
 @dataclass
 class Profile:
     path: Path
-    server: dict = field(default_factory=dict)  # settings by name, converted
+    server: dict = field(default_factory=dict)  # settings by name, converted ([chaos] too)
     rules: list[Rule] = field(default_factory=list)
+    replay: dict = field(default_factory=dict)  # recorded chaos draws: {(point, moment): {turn: spec}}
+
+
+CHAOS_KEYS = {"probability": "chaos", "points": "chaos_points", "faults": "chaos_faults"}
+REPLAY_KEYS = {"point", "moment", "turn", "spec", "path"}
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -82,9 +88,10 @@ def load_profile(path: str | Path) -> Profile:
         raise ProfileError(f"{path}: not valid TOML: {err}") from None
     except ValueError:  # tomllib's int() of a number past Python's digit limit
         raise ProfileError(f"{path}: not valid TOML: a number with too many digits") from None
-    unknown = sorted(set(data) - {"server", "fault"})
+    unknown = sorted(set(data) - {"server", "fault", "chaos", "replay"})
     if unknown:
-        raise ProfileError(f"{path}: unknown section [{unknown[0]}] (expected [server] and [[fault]])")
+        raise ProfileError(f"{path}: unknown section [{unknown[0]}] (expected [server], [chaos], "
+                           "[[fault]] and [[replay]])")
     table = data.get("server", {})
     if not isinstance(table, dict):
         raise ProfileError(f"{path}: [server] must be a table")
@@ -107,7 +114,41 @@ def load_profile(path: str | Path) -> Profile:
             rules.append(rule_from_fields(entry))
         except RuleError as err:
             raise ProfileError(f"{path}: fault #{n}: {err}") from None
-    return Profile(path, server, rules)
+    chaos = data.get("chaos", {})
+    if not isinstance(chaos, dict):
+        raise ProfileError(f"{path}: [chaos] must be a table")
+    for key, value in chaos.items():
+        if key not in CHAOS_KEYS:
+            raise ProfileError(f"{path}: [chaos]: unknown key {key[:40]!r} (known: {', '.join(CHAOS_KEYS)})")
+        try:
+            server[CHAOS_KEYS[key]] = SETTINGS[CHAOS_KEYS[key]].kind.load(value)
+        except ValueError as err:
+            raise ProfileError(f"{path}: [chaos]: {key}: {err}") from None
+    return Profile(path, server, rules, _replay(path, data.get("replay", [])))
+
+
+def _replay(path: Path, entries: object) -> dict:
+    """The [[replay]] tables (what ftpfault replay --to-profile writes): chaos draws."""
+    if not isinstance(entries, list):
+        raise ProfileError(f"{path}: replay must be a list of [[replay]] tables")
+    draws: dict = {}
+    for n, entry in enumerate(entries, start=1):
+        where = f"{path}: replay #{n}"
+        if not isinstance(entry, dict) or not {"point", "moment", "turn", "spec"} <= set(entry):
+            raise ProfileError(f"{where}: needs point, moment, turn and spec")
+        if set(entry) - REPLAY_KEYS:
+            raise ProfileError(f"{where}: unknown key {sorted(set(entry) - REPLAY_KEYS)[0]!r}")
+        turn = entry["turn"]
+        if isinstance(turn, bool) or not isinstance(turn, int) or turn < 1:
+            raise ProfileError(f"{where}: turn must be a whole number from 1")
+        try:
+            rule = parse_rule(str(entry["spec"]))
+        except RuleError as err:
+            raise ProfileError(f"{where}: {err}") from None
+        if rule.point != entry["point"] or entry["moment"] not in MOMENTS:
+            raise ProfileError(f"{where}: the spec's point or the moment does not fit")
+        draws.setdefault((entry["point"], entry["moment"]), {})[turn] = rule.spec
+    return draws
 
 
 def save_profile(path: str | Path, rules: Iterable[Rule]) -> Path:
@@ -153,4 +194,33 @@ def save_profile(path: str | Path, rules: Iterable[Rule]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return target
+
+
+def save_replay_profile(path: str | Path, rules: Iterable[Rule], draws: dict, note: str) -> Path:
+    """A profile that fires a recorded run's faults again (ftpfault replay --to-profile):
+    its rules with at=, and its chaos draws as [[replay]] tables."""
+    target = Path(path).expanduser()
+    if target.exists():
+        raise ProfileError(f"{target}: already exists (not overwritten)")
+    document = tomlkit.document()
+    document.add(tomlkit.comment(note))
+    document.add(tomlkit.comment(f"ftpfault --profile {target.name}, or FaultServer(profile=...) in a test"))
+    faults = tomlkit.aot()
+    for rule in rules:
+        table = tomlkit.table()
+        table.update(_entry(rule))
+        faults.append(table)
+    if faults:
+        document.append("fault", faults)
+    replay = tomlkit.aot()
+    for (point, moment), turns in sorted(draws.items()):
+        for turn, spec in sorted(turns.items()):
+            table = tomlkit.table()
+            table.update({"point": point, "moment": moment, "turn": turn, "spec": spec})
+            replay.append(table)
+    if replay:
+        document.append("replay", replay)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(tomlkit.dumps(document), encoding="utf-8")
     return target

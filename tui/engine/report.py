@@ -142,6 +142,7 @@ class Report:
     """The accounts of a run (or a journal), oldest first."""
 
     accounts: tuple[Account, ...] = ()
+    divergences: tuple[str, ...] = ()  # a replay: where the client did something else than then
 
     def for_point(self, point: str) -> list[Account]:
         return [a for a in self.accounts if a.point == point]
@@ -157,8 +158,10 @@ class Report:
         return counts
 
     def to_dict(self) -> dict:
-        """The stable JSON shape: {"faults": [...], "summary": {...}}."""
-        return {"faults": [a.to_dict() for a in self.accounts], "summary": self.summary}
+        """The stable JSON shape: {"faults": [...], "summary": {...}} (and, for a replay,
+        "divergences": [...])."""
+        out = {"faults": [a.to_dict() for a in self.accounts], "summary": self.summary}
+        return out | ({"divergences": list(self.divergences)} if self.divergences else {})
 
 
 class _Watch:
@@ -193,6 +196,7 @@ class ClientReport:
         self._run = ""
         self._last_time = 0.0
         self.version = 0  # grows whenever an account changes: a view redraws only then
+        self.divergences: list[str] = []
 
     # --- feeding
 
@@ -205,6 +209,9 @@ class ClientReport:
                 settled += self.close()
                 self._sessions.clear()
                 self._run = event.run
+                continue
+            if kind == ev.DIVERGED:
+                self.divergences.append(event.message)
                 continue
             session = self._sessions.get(event.session)
             if kind == ev.FAULT:  # every fault gets its account, even on a session unseen
@@ -251,7 +258,7 @@ class ClientReport:
     def snapshot(self) -> Report:
         """The accounts as they stand, copied: safe to keep while the fold goes on."""
         return Report(tuple(replace(a, backoff=list(a.backoff), rest_offsets=list(a.rest_offsets))
-                            for a in self.accounts))
+                            for a in self.accounts), tuple(self.divergences))
 
     # --- the fold
 
@@ -655,11 +662,16 @@ def format_report(report: Report, style: str = "text") -> str:
             fault = f"{a.point} `{a.command} {a.path}`".replace("``", "").strip() + f" → {code}"
             rows.append(f"| {clock(a.time)} | #{a.session} | {a.rule} | {_md(fault)} | {a.reaction} "
                         f"| {a.outcome} | {a.attempts} | {_md(a.sentence)} |")
-        return f"## Client report\n\n{summary_line(report.summary)}\n\n" + "\n".join(rows) + "\n"
+        diverged = "".join(f"- {_md(d)}\n" for d in report.divergences)
+        return (f"## Client report\n\n{summary_line(report.summary)}\n\n" + "\n".join(rows) + "\n"
+                + (f"\n### The replay diverged\n\n{diverged}" if diverged else ""))
     lines = [f"client report: {summary_line(report.summary)}"]
     for a in report.accounts:
         lines.append(f"  {clock(a.time)} {account_line(a)}")
         lines.append(f"      {a.sentence}")
+    if report.divergences:
+        lines.append(f"the replay diverged ({len(report.divergences)}):")
+        lines += [f"  {d}" for d in report.divergences]
     return "\n".join(lines) + "\n"
 
 

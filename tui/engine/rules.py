@@ -79,6 +79,7 @@ class Rule:
     every: int | None = None
     chance: float | None = None
     duration: float | None = None  # for=SECONDS
+    at: tuple[int, ...] | None = None  # the match numbers it fires on
     path: str | None = None
     user: str | None = None
     client: str | None = None
@@ -86,6 +87,7 @@ class Rule:
     # state
     enabled: bool = True
     id: str = ""
+    drawn: tuple[str, str, int] | None = None  # chaos drew it: (point, moment, turn)
 
     @property
     def reply_code(self) -> int | None:
@@ -371,6 +373,28 @@ def _times(n: int) -> str:
     return f"next {n}" if n > 1 else "once"
 
 
+def _at_text(name: str, text: str) -> tuple[int, ...]:
+    whole = _whole(1)[0]
+    return _at_numbers(name, [whole(name, part.strip()) for part in text.split(",")])
+
+
+def _at_field(name: str, value: object) -> tuple[int, ...]:
+    whole = _whole(1)[1]
+    values = value if isinstance(value, list) else [value]
+    return _at_numbers(name, [whole(name, v) for v in values])
+
+
+def _at_numbers(name: str, numbers: list[int]) -> tuple[int, ...]:
+    if not numbers or len(numbers) > 10_000:
+        raise RuleError(f"{name}= takes 1 to 10000 match numbers")
+    return tuple(sorted(set(numbers)))
+
+
+def _ordinals(numbers: tuple[int, ...]) -> str:
+    shown = ", ".join(f"#{n}" for n in numbers[:5])
+    return f"match {shown}" + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+
+
 OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("after", ACTION, "BYTES", "cut the data connection after BYTES, then reply CODE (426)",
            *_whole(0), str, lambda v: f"cut after {v} B"),
@@ -418,6 +442,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            *_real(0.0, 1.0), _number, lambda v: f"{v:.0%} chance"),
     Option("for", TRIGGER, "SECONDS", "disarm the rule SECONDS after it was armed (an outage)",
            *_real(0.0, 86400.0), _number, lambda v: f"for {_number(v)} s", field="duration"),
+    Option("at", TRIGGER, "N[,M...]", "fire on the Nth (and Mth...) match only: the 3rd upload "
+           "of /a.bin is upload,path=/a.bin,at=3", _at_text, _at_field,
+           lambda v: ",".join(map(str, v)), _ordinals),
     Option("path", TRIGGER, "GLOB", "only for files whose name matches GLOB", _free_text,
            _free_text, str, lambda v: f"path {v}"),
     Option("user", TRIGGER, "NAME", "only for sessions logged in as NAME", _free_text, _free_text,
@@ -437,8 +464,8 @@ SECTIONS = tuple((title, tuple(o for o in OPTIONS.values() if o.role == role))
 FLAGS = tuple(o.name for o in ACTIONS if o.flag)  # stall, drop, reset: one at most
 # The fields a rule has in a profile or the API's fields form, beside its options.
 HEAD_FIELDS = ("point", "code", "message", "enabled")
-assert ({o.attr for o in OPTIONS.values()} | set(HEAD_FIELDS) | {"id"} == set(_FIELD_DEFAULTS)
-        ), "Rule and OPTIONS disagree"
+assert ({o.attr for o in OPTIONS.values()} | set(HEAD_FIELDS) | {"id", "drawn"}
+        == set(_FIELD_DEFAULTS)), "Rule and OPTIONS disagree"
 
 
 # --- reading rules
@@ -466,6 +493,8 @@ def parse_rule(spec: str) -> Rule:
     for part in parts[1:]:
         if not options and ":" in head and not _looks_like_option(part):
             head += "," + part  # a comma inside the message
+        elif options and part.strip().isdigit() and options[-1].strip().lower().startswith("at="):
+            options[-1] += "," + part  # at=3,5: more match numbers
         else:
             options.append(part)
     point, sep, rest = head.partition("=")
@@ -538,7 +567,8 @@ def rule_to_fields(rule: Rule, defaults: bool = False) -> dict:
     for name, attr in (("code", "code"), ("message", "message"),
                        *((o.name, o.attr) for o in OPTIONS.values())):
         if defaults or getattr(rule, attr) != _FIELD_DEFAULTS[attr]:
-            fields[name] = getattr(rule, attr)
+            value = getattr(rule, attr)
+            fields[name] = list(value) if isinstance(value, tuple) else value
     return fields
 
 

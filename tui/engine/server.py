@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import tempfile
+import random
 import threading
 import time
 import uuid
@@ -22,12 +23,14 @@ from pyftpdlib.servers import FTPServer
 from .. import __version__
 from . import events as ev
 from .board import FaultBoard
+from .chaos import Chaos
 from .events import Event, EventBus, EventHistory
 from .journal import Journal
 from .points import FEATURES
 from .ftp.control import FaultFTPHandler
 from .ftp.data import FaultDTPMixin
 from .ftp.tls import CertificateError, check_files, make_self_signed, tls_handler
+from .replay import ReplayPlan
 from .report import Account, ClientReport, Report
 from .rules import Rule
 from .sessions import Session, SessionTracker
@@ -143,12 +146,16 @@ class FaultServer:
         board: FaultBoard | None = None,
         bus: EventBus | None = None,
         rules: Iterable[Rule | str | tuple[Rule | str, str]] = (),
+        replay: ReplayPlan | None = None,
     ) -> None:
         """``rules`` (each a rule, or a rule and who gave it) are armed before the first
         event, so the run event lists them. A reader that must see that event (a journal)
         subscribes to ``bus`` before this runs."""
         self.settings = settings = settings or Settings()
-        self.board = board if board is not None else FaultBoard(seed=settings.seed)
+        # a run always has a seed (one is made when none is given), so chance= and chaos
+        # can be repeated: the run event says which
+        self.seed = settings.seed if settings.seed is not None else random.randrange(1, 2**31)
+        self.board = board if board is not None else FaultBoard(seed=self.seed)
         self.bus = bus if bus is not None else EventBus()
         self.root = prepare_root(settings.root)
 
@@ -233,11 +240,17 @@ class FaultServer:
         for rule in rules:
             rule, source = rule if isinstance(rule, tuple) else (rule, "python")
             self.board.add(rule, source=source)
+        if replay is not None:  # a recorded run's faults, on the same matches
+            replay.arm(self.board)
         self.run_id = uuid.uuid4().hex[:12]
-        served = settings.with_values({"port": self.port})  # the port port 0 picked
+        if settings.chaos is not None:
+            self.board.set_chaos(Chaos(settings.chaos, self.seed, settings.chaos_points,
+                                       settings.chaos_faults))
+        served = settings.with_values({"port": self.port, "seed": self.seed})  # as served
         self.bus.emit(ev.RUN, run=self.run_id, version=__version__, settings=served.to_json(),
-                      seed=settings.seed, rules=tuple(r.spec for r in self.board.rules()))
+                      seed=self.seed, rules=tuple(r.spec for r in self.board.rules()))
         self.board.listener = self._rule_changed
+        self.board.chaos_listener = self._chaos_changed
         self._waker = _Waker(self.ioloop)
         self._stop = threading.Event()
         self._stopped = threading.Event()
@@ -307,6 +320,9 @@ class FaultServer:
 
     def _finish(self) -> None:
         """After the last event: the journal has it all, the TLS files are gone."""
+        if self.board.replay is not None:  # a replay: what the client never came back to
+            for message in self.board.replay.unmet(self.board):
+                self.bus.emit(ev.DIVERGED, message=message)
         if self.journal is not None:
             self.journal.stop()
         if self._tls_dir is not None:
@@ -337,6 +353,21 @@ class FaultServer:
             self.board.clear(source="python")
         else:
             self.board.remove(rule.id if isinstance(rule, Rule) else rule, source="python")
+
+    def _chaos_changed(self, chaos, source: str) -> None:
+        self.bus.emit(ev.CHAOS, enabled=bool(chaos and chaos.enabled), source=source,
+                      settings=chaos.to_json() if chaos is not None else None)
+
+    def set_chaos(self, probability: float | None, points=None, faults=None, source: str = "python") -> None:
+        """Chaos at ``probability`` (None: off), with this run's seed."""
+        if probability is None:
+            self.board.set_chaos(None, source)
+            return
+        old = self.board.chaos if isinstance(self.board.chaos, Chaos) else None
+        self.board.set_chaos(Chaos(probability, self.seed,
+                                   points or (old.points if old else self.settings.chaos_points),
+                                   faults or (old.families if old else self.settings.chaos_faults)),
+                             source)
 
     def _rule_changed(self, change: str, rule: Rule, source: str) -> None:
         self.bus.emit(ev.RULE, rule=rule.id, change=change, spec=rule.spec, enabled=rule.enabled,

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .chaos import CHAOS_POINTS, DEFAULT_FAMILIES, DEFAULT_POINTS, FAMILIES, check as check_chaos
+
 from .points import FEATURES
 
 DEFAULT_PASSIVE_PORTS = range(60000, 65536)
@@ -200,7 +202,39 @@ def _list_format(text: str) -> str:
     return text
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text[:20]!r} is not a probability like 0.1") from None
+    return _probability_value(value)
+
+
+def _probability_value(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ValueError("must be a probability in (0, 1], like 0.1")
+    return float(value)
+
+
+def _names(check):
+    """A comma-separated list (a TOML list of strings), each name checked by ``check``."""
+    def parse(text: str) -> tuple[str, ...]:
+        return check([n.strip() for n in text.split(",") if n.strip()])
+
+    def load(value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return parse(value)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return check([v.strip() for v in value])
+        raise ValueError('must be "a,b" or ["a", "b"]')
+
+    return parse, load
+
+
 FEATURE_LIST = Kind(_features, _features_value)
+PROBABILITY = Kind(_probability, _probability_value)
+CHAOS_POINT_LIST = Kind(*_names(lambda names: check_chaos(names, DEFAULT_FAMILIES)[0]))
+CHAOS_FAULT_LIST = Kind(*_names(lambda names: check_chaos(DEFAULT_POINTS, names)[1]))
 LIST_FORMAT = Kind(_list_format, lambda v: _list_format(_text_value(v)))
 
 
@@ -236,8 +270,16 @@ class Settings:
                                                f"server would ({','.join(FEATURES)})", "LIST")
     list_format: str = setting("unix", LIST_FORMAT, "LIST lines as ls -l writes them (unix) or as "
                                "IIS does (dos; SYST then says Windows_NT)", "unix|dos")
-    seed: int | None = setting(None, INTEGER, "seed for chance= triggers: the same seed "
-                               "repeats the same faults run to run", "N")
+    seed: int | None = setting(None, INTEGER, "seed for chance= triggers and chaos: the same "
+                               "seed repeats the same faults (default: one made at start, in the "
+                               "run event)", "N")
+    chaos: float | None = setting(None, PROBABILITY, "chaos: each reply at a fault point gets a "
+                                  "random fault with probability P (repeatable with --seed)", "P")
+    chaos_points: tuple[str, ...] = setting(DEFAULT_POINTS, CHAOS_POINT_LIST, "the points chaos "
+                                            f"acts at (of {','.join(CHAOS_POINTS)})", "POINT,...")
+    chaos_faults: tuple[str, ...] = setting(DEFAULT_FAMILIES, CHAOS_FAULT_LIST, "the kinds of "
+                                            f"fault chaos draws (of {','.join(FAMILIES)})",
+                                            "KIND,...")
     tls: bool = setting(False, FLAG, "explicit FTPS (AUTH TLS) with a self-signed certificate "
                         "made at start")
     tls_required: bool = setting(False, FLAG, "FTPS only: refuse logins and data connections "
@@ -268,10 +310,10 @@ class Settings:
                 value = str(value)
             elif isinstance(value, range):
                 value = f"{value.start}-{value.stop - 1}"
-            elif isinstance(value, tuple):
+            elif f.name == "control" and value is not None:
                 value = f"{value[0]}:{value[1]}"
-            elif isinstance(value, frozenset):
-                value = ",".join(sorted(value))
+            elif isinstance(value, tuple | frozenset):  # a comma list, as the command line takes it
+                value = ",".join(sorted(value) if isinstance(value, frozenset) else value)
             out[f.name] = value
         return out
 

@@ -17,12 +17,14 @@ from textual.widgets import Button, Input, Select, Static
 
 from ...engine.points import CMD_POINT_HELP, POINTS, STANDARD_MESSAGES, point_info
 from ...engine.rules import SECTIONS, Rule, RuleError, parse_rule
+from ...engine.settings import SETTINGS
 
 GRAMMAR = "\n".join([
     "[b]POINT[=CODE[:MESSAGE]][,OPTION...][/b]   e.g. upload=451,times=1",
     f"[b]points[/b]   {' '.join([*POINTS, CMD_POINT_HELP[0]])}",
     *(f"[b]{title.split(' ')[0]:<8}[/b] {escape(' '.join(o.title for o in options))}"
       for title, options in SECTIONS),
+    "[b]chaos[/b]    chaos=P: random faults at every fault point (k turns them off and on)",
 ])
 
 
@@ -54,7 +56,12 @@ def describe(rule: Rule) -> str:
                   f"\nreply: {reply}")
 
 
-class RuleForm(ModalScreen[Rule | None]):
+CHAOS_LINE = re.compile(r"^\s*chaos\s*=\s*(?P<p>\S+)\s*$", re.I)
+
+
+class RuleForm(ModalScreen[Rule | float | None]):
+    """Gives a Rule, or chaos's probability for a line ``chaos=P``."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-rule")]
 
     def __init__(self, rule: Rule | None = None) -> None:
@@ -87,9 +94,16 @@ class RuleForm(ModalScreen[Rule | None]):
 
     def check(self, text: str) -> None:
         verdict = self.query_one("#verdict", Static)
+        chaos = CHAOS_LINE.match(text)
         try:
+            if chaos:  # not a rule: chaos's probability
+                self.parsed = SETTINGS["chaos"].kind.parse(chaos["p"])
+                verdict.update(f"[b green]✓[/] chaos at {self.parsed:.0%}: each reply at a fault point "
+                               "gets a random fault with that probability (k turns it off and on)")
+                self.query_one("#save", Button).disabled = False
+                return
             self.parsed = parse_rule(text)
-        except RuleError as err:
+        except ValueError as err:  # RuleError is a ValueError
             self.parsed = None
             verdict.update(f"[b red]✗[/] {escape(str(err))}" if text.strip() else "Type a rule, or pick a point.")
         else:

@@ -105,16 +105,23 @@ class FaultControlMixin:
         self.bus.emit(kind, self.session_id, **fields)
 
     def fault(self, rule: Rule, about: dict, action: str = "") -> None:
+        """The fault event of a rule that fired: with its spec and which match it was, so a
+        journal can replay it (chaos: which turn of the point, and when it was asked)."""
+        match = rule.drawn[2] if rule.drawn else self.board.matched(rule.id)
         self.emit(ev.FAULT, rule=rule.id, point=rule.point, code=rule.reply_code,
                   message=rule.text, action=action or rule.describe_action(),
                   shaping=not rule.decides, command=about.get("command", ""),
-                  path=about.get("path", ""), transfer=about.get("transfer", 0))
+                  path=about.get("path", ""), transfer=about.get("transfer", 0),
+                  spec=rule.spec, match=match, moment=rule.drawn[1] if rule.drawn else "")
+        if self.board.replay is not None:  # replaying a run: does this one happen as then?
+            for message in self.board.replay.check(rule, match, about.get("path", "")):
+                self.emit(ev.DIVERGED, message=message, rule=rule.id, point=rule.point, match=match)
 
     def decide(self, points: tuple[str, ...], command: str = "", path: str = "",
                eligible: Callable[[Rule], bool] | None = None) -> Rule | None:
         """The rule in effect at a reply (rules.combine of those that fire), their faults told."""
         fired = self.board.decide(points, path, self.username, self.remote_ip, self.session_id,
-                                  eligible)
+                                  eligible, context={"command": command})
         for rule in fired:
             self.fault(rule, {"command": command, "path": path})
         return combine(fired)

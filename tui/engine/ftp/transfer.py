@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..board import FaultBoard
+from ..chaos import END, START
 from ..rules import Rule, combine
 
 CUT_GRACE = 2.0  # seconds a cut download waits for the client to close before replying
@@ -73,9 +74,10 @@ class Transfer:
         return {"transfer": self.id, "command": self.command, "path": self.path,
                 "direction": self.point, "size": self.size, "offset": self.offset}
 
-    def ask(self, board: FaultBoard, eligible) -> list[Rule]:
+    def ask(self, board: FaultBoard, eligible, moment: str) -> list[Rule]:
         return board.decide(self.point, self.path, self.user, self.client, self.session,
-                            eligible=eligible, decided=self.decided is not None)
+                            eligible=eligible, decided=self.decided is not None, moment=moment,
+                            context={"size": self.size, "command": self.command})
 
     # --- the plan, when data starts to move
 
@@ -83,7 +85,8 @@ class Transfer:
         """Ask the rules that act while data moves; return those that fired now."""
         if not board.armed:
             return []
-        self.started = fired = self.ask(board, lambda r: r.rate is not None or r.early)
+        self.started = fired = self.ask(board, lambda r: r.rate is not None or r.early or r.drawn
+                                        is not None and r.after is not None, START)
         self.decided = next((r for r in fired if r.decides), None)
         rates = [r.rate for r in fired if r.rate is not None]
         self.rate = min(rates) if rates else None
@@ -157,7 +160,7 @@ class Transfer:
             return None, []
         fired = []
         if board.armed:
-            fired = self.ask(board, lambda r: r.after is None and r.rate is None and not r.early)
+            fired = self.ask(board, lambda r: r.after is None and r.rate is None and not r.early, END)
         deciding = self.decided or next((r for r in fired if r.decides), None)
         rules = [*([deciding] if deciding else []),
                  *(r for r in (*self.started, *fired) if r is not deciding)]
