@@ -26,6 +26,7 @@ from .events import Event, EventBus, EventHistory
 from .journal import Journal
 from .ftp.control import FaultFTPHandler
 from .ftp.data import FaultDTPMixin
+from .ftp.passive import FaultPassiveDTP, PassivePorts
 from .ftp.tls import CertificateError, check_files, make_self_signed, tls_handler
 from .report import Account, ClientReport, Report
 from .rules import Rule
@@ -180,7 +181,8 @@ class FaultServer:
                 "transfer_ids": itertools.count(1),
                 "running": self.running,
                 "authorizer": authorizer,
-                "passive_ports": settings.passive_ports,
+                "passive_ports": None if settings.passive_ports is None else PassivePorts(settings.passive_ports),
+                "passive_dtp": FaultPassiveDTP,
                 "masquerade_address": settings.masquerade,
                 "banner": "FTP Fault Console ready.",
             },
