@@ -16,6 +16,7 @@ from pathlib import Path
 DEFAULT_PASSIVE_PORTS = range(60000, 65536)
 DEFAULT_CONTROL_PORT = 2122
 DEFAULT_REPORT_WINDOW = 60.0  # where `ftpfault ctl` looks for the control API by default
+DEFAULT_MAX_SESSIONS = 512  # pyftpdlib's max_cons, counted in sessions rather than sockets
 ALL_PERMISSIONS = "elradfmwMT"  # every permission pyftpdlib has (M: SITE CHMOD, T: MFMT)
 
 
@@ -171,6 +172,21 @@ def _suffix(text: str) -> str:
 SUFFIX = Kind(_suffix, lambda v: _suffix(_text_value(v)))
 
 
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise ValueError(f"{text[:20]!r} is not a count (0 or more, up to 9 digits)")
+    return int(text)
+
+
+def _count_value(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**9:
+        raise ValueError("must be a count (0 or more, up to 9 digits)")
+    return value
+
+
+COUNT = Kind(_count, _count_value)  # 0 or more; 0 often means "no limit"
+
+
 def setting(default, kind: Kind, help: str, metavar: str | None = None):
     """A field of Settings with what the command line and profiles need to know of it."""
     return field(default=default, metadata={"kind": kind, "help": help, "metavar": metavar})
@@ -216,6 +232,10 @@ class Settings:
                                   "(.json, .md, else text)", "FILE")
     report_window: float = setting(DEFAULT_REPORT_WINDOW, SECONDS, "seconds after a fault in "
                                    "which a client's retries count in the report", "SECONDS")
+    max_sessions: int = setting(DEFAULT_MAX_SESSIONS, COUNT, "sessions served at once; one more is "
+                                "told 421 and closed (0: no limit)", "N")
+    max_sessions_per_ip: int = setting(0, COUNT, "sessions served at once from one client address; "
+                                       "one more is told 421 and closed (0: no limit)", "N")
 
     def to_json(self) -> dict:
         """The settings as a run event carries them (the password is not written)."""

@@ -78,6 +78,17 @@ class FaultControlMixin:
         self.session_id = next(self.session_ids)
         self.emit(ev.SESSION_OPEN, address=f"{self.remote_ip}:{self.remote_port}")
 
+    def handle_max_cons(self) -> None:
+        """One session more than --max-sessions: one 421 that says why, then closed."""
+        self.respond_w_warning(f"421 Too many sessions: this server serves {self.server.max_cons} at "
+                               "once. Try again later.")
+        self.close()
+
+    def handle_max_cons_per_ip(self) -> None:
+        self.respond_w_warning(f"421 Too many sessions from your address: this server serves "
+                               f"{self.server.max_cons_per_ip} per address at once. Try again later.")
+        self.close_when_done()
+
     def on_login(self, username: str) -> None:
         self.emit(ev.LOGIN, user=username, cwd=self.fs.cwd)
 
