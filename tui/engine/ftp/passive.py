@@ -40,9 +40,17 @@ class PassivePorts:
         self.sample = sample
 
     def __iter__(self):
-        if len(self.ports) <= self.sample:
-            return iter(self.ports)
-        return iter(random.sample(self.ports, self.sample))
+        ports, want = self.ports, self.sample
+        n = len(ports)
+        if n <= want:
+            return iter(ports)
+        # distinct random picks (random.sample's generality costs twice as much); the range
+        # is at least SAMPLE long, so repeats are rare and this ends quickly
+        draw = random.random
+        picked: set[int] = set()
+        while len(picked) < want:
+            picked.add(ports[int(draw() * n)])
+        return iter(picked)
 
     def __len__(self) -> int:
         return len(self.ports)
