@@ -117,3 +117,15 @@ def test_the_index_gives_what_a_look_at_every_rule_gives(seed):
             for path in PATHS:
                 for user in ("alice", "bob"):
                     assert board.candidates(points, path, user) == brute_force(board, points, path, user)
+
+
+def test_watches_says_which_points_have_armed_rules():
+    board = FaultBoard()
+    assert not board.watches("upload") and not board.watches(("cmd:STOR", "upload-start"))
+    rule = board.add("upload-start=425,path=/other.bin")
+    assert board.watches(("cmd:STOR", "upload-start")) and not board.watches("upload")
+    board.update(rule.id, enabled=False)
+    assert not board.watches(("cmd:STOR", "upload-start"))
+    board.update(rule.id, enabled=True)
+    board.remove(rule.id)
+    assert not board.watches("upload-start")

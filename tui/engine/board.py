@@ -271,6 +271,15 @@ class FaultBoard:
                 found.sort(key=lambda r: order[r.id])
         return found
 
+    def watches(self, points: str | Iterable[str]) -> bool:
+        """Whether an armed rule is at any of these points: no lock, for hot paths that
+        would otherwise work out a path for nothing (a rule armed meanwhile counts from the
+        next question on, as with ``armed``)."""
+        index = self._index
+        if isinstance(points, str):
+            return points in index
+        return any(point in index for point in points)
+
     def fire(self, rule: Rule) -> bool:
         """Count a match of ``rule`` and say whether it fires now (every, chance, times).
         A rule whose times run out disarms itself."""

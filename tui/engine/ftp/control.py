@@ -183,10 +183,10 @@ class FaultControlMixin:
     # --- command faults
 
     def process_command(self, cmd: str, *args, **kwargs) -> None:
-        if self.board.armed:
+        points = (CMD_PREFIX + cmd.split(" ", 1)[0], *COMMAND_POINTS.get(cmd, ())) if self.board.armed else ()
+        if points and self.board.watches(points):  # (no path work for rules elsewhere)
             arg = args[0] if args else ""
             path = self.virtual_path(cmd, arg)
-            points = (CMD_PREFIX + cmd.split(" ", 1)[0], *COMMAND_POINTS.get(cmd, ()))
             rule = self.board.match(points, path, self.username)
             if rule is not None:
                 self.command_fault(rule, cmd, path, lambda: self.run_command(cmd, args, kwargs))
