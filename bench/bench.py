@@ -22,8 +22,8 @@ rounds, their order rotated each round; the median of the rounds' ratios and the
 
 Usage (from the repository root, with the package installed or not):
 
-    python bench/bench.py            # the full run: about 6 minutes
-    python bench/bench.py --quick    # a short development run: about 1.5 minutes
+    python bench/bench.py            # the full run: about 3 minutes
+    python bench/bench.py --quick    # a short development run: under a minute
     python bench/bench.py --only flood,sessions    # some phases only
 
 Numbers on a shared machine are noisy: trust medians over rounds and several runs, and the
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="a short run for development: smaller files, fewer rounds, shorter floods "
                         "(" + ", ".join(f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()) + ")")
-    p.add_argument("--only", default=",".join(PHASES),
+    p.add_argument("--only", default=",".join(PHASES), metavar="PHASE,...",
                    help=f"comma-separated phases to run (default all: {','.join(PHASES)})")
     big = p.add_argument_group("1. big transfers")
     big.add_argument("--retr-mib", type=int, default=256, help="size of the RETR file (default 256)")
@@ -103,19 +103,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     con.add_argument("--console-flood-seconds", type=float, default=10.0, help="flood duration (default 10)")
     con.add_argument("--presses", type=int, default=10, help="arm/disarm pairs (default 10)")
     p.add_argument("--rules", type=int, default=10_000, help="6. rules added, and in the profile (default 10000)")
-    internal = p.add_argument_group("internal modes (the script runs itself)")
-    internal.add_argument("--serve", choices=("bare", "fault"))
-    internal.add_argument("--root", type=Path)
-    internal.add_argument("--fault", action="append", default=[])
-    internal.add_argument("--other-rules", type=int, default=0)
-    internal.add_argument("--max-sessions", type=int)
-    internal.add_argument("--flood-client", type=int, metavar="PORT")
-    internal.add_argument("--console-client", type=int, metavar="PORT")
-    internal.add_argument("--sessions-holder", type=int, metavar="PORT")
-    internal.add_argument("--busy-client", type=int, metavar="PORT")
-    internal.add_argument("--sessions", type=int, default=20)
-    internal.add_argument("--name", default="flood.bin")
-    internal.add_argument("--console", type=Path, metavar="ROOT")
+    hidden = {"help": argparse.SUPPRESS}  # internal modes: the script runs itself (see above)
+    p.add_argument("--serve", choices=("bare", "fault"), **hidden)
+    p.add_argument("--root", type=Path, **hidden)
+    p.add_argument("--fault", action="append", default=[], **hidden)
+    p.add_argument("--other-rules", type=int, default=0, **hidden)
+    p.add_argument("--max-sessions", type=int, **hidden)
+    for mode in ("--flood-client", "--console-client", "--sessions-holder", "--busy-client"):
+        p.add_argument(mode, type=int, metavar="PORT", **hidden)
+    p.add_argument("--sessions", type=int, default=20, **hidden)
+    p.add_argument("--name", default="flood.bin", **hidden)
+    p.add_argument("--console", type=Path, metavar="ROOT", **hidden)
     args = p.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():

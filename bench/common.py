@@ -80,7 +80,8 @@ class Server:
         self.pid = self.proc.pid
 
     def stats(self) -> dict:
-        """{"cpu": seconds of CPU so far, "rss_kib": resident memory now}."""
+        """{"cpu": seconds of CPU so far, "rss_kib": resident memory now, "gc_seconds": time
+        in the garbage collector so far, "gc_longest": its longest pause}."""
         self.proc.stdin.write("\n")
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
@@ -89,10 +90,31 @@ class Server:
         return self.stats()["cpu"]
 
 
+class GCWatch:
+    """The time the garbage collector took, all in all and at its longest (a pause the
+    whole server waits through)."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.total = self.longest = 0.0
+        self._began = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._began
+            self.total += took
+            self.longest = max(self.longest, took)
+
+
 def serve(kind: str, root: Path, faults: list[str], rules: int, max_sessions: int | None) -> None:
     """Child: serve on 127.0.0.1, print the port, then a JSON line of stats for each line
     read on stdin; stop when stdin closes or on SIGTERM."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    gc_watch = GCWatch()
     if kind == "fault":
         from tui.engine.server import FaultServer
         from tui.engine.settings import Settings
@@ -107,7 +129,8 @@ def serve(kind: str, root: Path, faults: list[str], rules: int, max_sessions: in
     print(port, flush=True)
     try:
         for _ in sys.stdin:
-            print(json.dumps({"cpu": time.process_time(), "rss_kib": rss_kib()}), flush=True)
+            print(json.dumps({"cpu": time.process_time(), "rss_kib": rss_kib(),
+                              "gc_seconds": gc_watch.total, "gc_longest": gc_watch.longest}), flush=True)
     finally:
         halt()
 

@@ -139,11 +139,12 @@ def measure(server: Server, args, check_limit: int | None) -> dict:
         stack.callback(stop, load)
         if load.stdout.readline().strip() != "ready":
             raise SetupError(f"{server.kind}: the {args.busy} transferring sessions did not start")
-        cpu0 = server.cpu()
+        before = server.stats()
         hold.stdin.write(f"probe {args.sessions_seconds}\n")
         hold.stdin.flush()
         latencies = json.loads(hold.stdout.readline())["latencies"]
-        cpu = server.cpu() - cpu0
+        after = server.stats()
+        cpu = after["cpu"] - before["cpu"]
         load.stdin.close()
         done = json.loads(load.stdout.read().strip().splitlines()[-1])
         load.wait(WAIT)
@@ -156,6 +157,8 @@ def measure(server: Server, args, check_limit: int | None) -> dict:
             "noop_max_ms": max(latencies) * 1000,
             "kib_per_session": (rss1 - rss0) / args.idle, "busy_transfers_per_s": done["transfers"] / args.sessions_seconds,
             "server_cpu_share": cpu / args.sessions_seconds,
+            "gc_share": (after["gc_seconds"] - before["gc_seconds"]) / args.sessions_seconds,
+            "gc_longest_ms": after["gc_longest"] * 1000,  # since the server started
         }
         if check_limit is not None:  # the busy sessions are gone: fill up to the limit again
             hold.stdin.write(f"extra {check_limit - args.idle}\n")

@@ -117,11 +117,11 @@ def sessions(s: dict) -> list:
     h = s["headless"]
     print(f"\n## 3. Sessions ({h['idle']} idle and logged in, {h['busy']} transferring 256 KiB STOR+RETR)\n")
     print(f"{'server':<9} {'KiB/idle session':>17} {'NOOPs':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-          f"{'busy transfers/s':>17} {'server CPU':>10}")
+          f"{'busy transfers/s':>17} {'server CPU':>10} {'in GC':>6} {'longest GC ms':>13}")
     for name, x in s.items():
         print(f"{name:<9} {x['kib_per_session']:17.1f} {x['noops']:6d} {x['noop_p50_ms']:7.2f} "
               f"{x['noop_p99_ms']:7.2f} {x['noop_max_ms']:7.1f} {x['busy_transfers_per_s']:17.0f} "
-              f"{x['server_cpu_share']:10.0%}")
+              f"{x['server_cpu_share']:10.0%} {x['gc_share']:6.1%} {x['gc_longest_ms']:13.1f}")
     past = h["past_limit"].strip()
     replies = [line for line in past.splitlines() if line[:3].isdigit()]
     print(f"\nheadless --max-sessions {h['limit']}: {h['limit'] - h['idle']} more opened on top of the "
