@@ -199,11 +199,14 @@ class FaultServer:
         if settings.anonymous:
             authorizer.add_anonymous(str(self.root), perm="elr")
         filesystem = type("ServerFaultFS", (base.abstracted_fs,), {"partial_suffix": settings.partial_suffix})
+        # this server's data channels, so that send_chunk() changes only its own
+        self._dtp = type("ServerFaultDTPHandler", (base.dtp_handler,), {})
         handler = type(
             "ServerFaultFTPHandler",
             (base,),
             {
                 "abstracted_fs": filesystem,
+                "dtp_handler": self._dtp,
                 **tls,
                 "board": self.board,
                 "bus": self.bus,
@@ -352,6 +355,13 @@ class FaultServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def send_chunk(self, size: int) -> None:
+        """Bytes a data channel of this server sends (or sendfile()s) at once, for the
+        transfers that start from now on; SEND_BUFFER (64 KiB) by default. The console asks
+        for more: its thread shares the GIL with the server's loop, which takes the GIL
+        back after every send, so while the console draws each handoff moves one chunk."""
+        self._dtp.ac_out_buffer_size = size
 
     # --- the same engine for scripts, tests and the control API
 

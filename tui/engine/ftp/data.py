@@ -29,9 +29,10 @@ from .transfer import CUT_GRACE, Transfer
 
 
 DATA_BUFFER = 1024 * 1024  # bytes a data channel reads at once (pyftpdlib: 64 KiB)
-# bytes it sends or sendfile()s at once: pyftpdlib's 64 KiB. Over loopback a RETR runs about
-# a fifth faster in 64 KiB sendfile() calls than in 1 MiB ones (what the kernel copies in
-# stays in the CPU's cache until the client reads it); bench/throughput.py shows the limit
+# bytes it sends or sendfile()s at once: pyftpdlib's 64 KiB. Over loopback a RETR ran about
+# a fifth faster in 64 KiB sendfile() calls than in 1 MiB ones (the kernel hands the client
+# smaller bursts, still in the CPU's cache); FaultServer.send_chunk() changes it per server
+# (the console asks for DATA_BUFFER); bench/throughput.py shows the kernel's limit
 SEND_BUFFER = 64 * 1024
 
 
