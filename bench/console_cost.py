@@ -7,7 +7,9 @@ headless server, side by side in one run.
 - CPU: the CPU time (ticks of the whole process, from /proc) of each over one throttled
   download that streams progress for about ten seconds, and of the console while idle.
 
-Used by bench.py (``--console-rounds``); runs on Linux with tmux and curl.
+Used by bench.py (``--console-rounds``); runs on Linux with tmux and curl. The headless
+server here is ``ftpfault --headless`` itself (its log lines go to /dev/null), so the
+ratio is the console's cost over the other way users run the same engine.
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ STREAM_RATE = 20_000_000  # bytes per second of the throttled download
 STREAM_SECONDS = 10
 
 
-class Failed(Exception):
-    """The measurement cannot be made; the message says why."""
+from common import SetupError as Failed  # noqa: E402  (the measurement cannot be made)
 
 
 def ticks(pid: int) -> int:
@@ -119,24 +120,50 @@ def throughput(tmp: Path, big: Path, src: Path, rounds: int) -> dict:
         servers.close()
 
 
-def cpu(tmp: Path) -> dict:
-    """CPU ticks of each over one throttled download, and of the console idle for 5 s."""
+def cpu(tmp: Path, rounds: int, idle_seconds: float, stream_seconds: float = STREAM_SECONDS) -> dict:
+    """CPU ticks of each over throttled downloads (``rounds`` each, alternating), and of
+    each while idle; as shares of one core."""
     servers = Servers(tmp, [f"download,rate={STREAM_RATE},path=stream.bin"])
     try:
-        size = STREAM_RATE * STREAM_SECONDS
+        size = int(STREAM_RATE * stream_seconds)
         for root in servers.roots.values():
             with open(root / "stream.bin", "wb") as f:
                 f.truncate(size)
         time.sleep(2)  # (a benchmark, not a test: let the console finish starting)
-        before = ticks(servers.pids["console"])
-        time.sleep(5)
-        idle = ticks(servers.pids["console"]) - before
-        streamed = {}
-        for kind, port in servers.ports.items():
-            before = ticks(servers.pids[kind])
-            curl(port, "stream.bin")
-            streamed[kind] = ticks(servers.pids[kind]) - before
-        return {"idle_ticks_5s": idle, "stream_ticks": streamed, "ticks_per_second": TICKS,
-                "stream_seconds": STREAM_SECONDS}
+        before = {kind: ticks(pid) for kind, pid in servers.pids.items()}
+        time.sleep(idle_seconds)
+        idle = {kind: (ticks(pid) - before[kind]) / TICKS / idle_seconds
+                for kind, pid in servers.pids.items()}
+        streamed: dict[str, list[float]] = {kind: [] for kind in servers.ports}
+        kinds = list(servers.ports)
+        for r in range(rounds):
+            for kind in kinds[r % 2:] + kinds[:r % 2]:
+                before_ticks, t0 = ticks(servers.pids[kind]), time.monotonic()
+                curl(servers.ports[kind], "stream.bin")
+                elapsed = time.monotonic() - t0
+                streamed[kind].append((ticks(servers.pids[kind]) - before_ticks) / TICKS / elapsed)
+        over = [c - h for c, h in zip(streamed["console"], streamed["headless"])]
+        return {"idle_share": idle, "stream_share": streamed, "over_share": over,
+                "stream_seconds": stream_seconds, "stream_rate": STREAM_RATE,
+                "idle_seconds": idle_seconds}
     finally:
         servers.close()
+
+
+def phase(args, tmp: Path) -> dict:
+    """The console's throughput beside the headless server's, and its CPU over headless."""
+    from common import make_file
+
+    root = tmp / "console-cost"
+    root.mkdir()
+    big = make_file(root / "big.bin", args.retr_mib)
+    src = make_file(root / "src.bin", args.stor_mib)
+    try:
+        rates = throughput(root, big, src, args.console_rounds)
+    finally:
+        big.unlink()
+        src.unlink()
+    ratios = {w: [c / h for c, h in zip(r["runs"]["console"], r["runs"]["headless"])]
+              for w, r in rates.items()}
+    return {"throughput": rates, "ratios": ratios,
+            "cpu": cpu(root, args.console_cpu_rounds, args.console_idle_seconds, args.stream_seconds)}

@@ -79,7 +79,7 @@ def test_curl_retry_after_a_one_time_upload_fault_retried_and_recovered(
     a = only(final_report(server, recorder, settings))
     assert (a.point, a.command, a.path, a.code) == ("upload", "STOR", "/up.bin", 451)
     assert (a.reaction, a.outcome, a.attempts) == (RETRIED, RECOVERED, 1)
-    assert 1.0 <= a.first_attempt_after < 2.0  # curl's own backoff starts at 1 s
+    assert 1.0 <= a.first_attempt_after < 5.0  # curl waits 1 s first (more on a loaded machine)
     assert a.backoff == [a.first_attempt_after]
     assert a.bytes_again == len(data)
     assert re.fullmatch(rf"{WHO} retried STOR /up\.bin on the same connection after 1\.\d\d s "

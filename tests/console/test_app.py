@@ -269,3 +269,10 @@ async def test_warnings_show_in_the_header_as_written(settings):
 async def test_no_warnings_no_warning_line(console):
     async with console.run_test(size=SIZE):
         assert not console.query("#warnings")
+
+
+async def test_the_console_has_its_server_send_a_mib_at_a_time(console):
+    from tui.engine.ftp.data import DATA_BUFFER
+
+    async with console.run_test(size=SIZE):
+        assert console.server._dtp.ac_out_buffer_size == DATA_BUFFER

@@ -276,3 +276,21 @@ async def test_a_transfer_row_names_the_deciding_rule_not_the_shaping_one(consol
                     == [("451 ⚡ r2", "bold red")], "the failed upload's row")
         log = console.query_one(EventLog)
         assert any(" SHAPE upload" in line for line in log.lines)
+
+
+async def test_a_transfer_that_ends_in_a_batch_of_its_own_shows_its_end(console):
+    """The console drains events in batches: a transfer's start and fault in one, its end
+    alone in the next (a tmux run caught the row stuck at `… ~ r1`)."""
+    from tui.engine import events as ev
+    from tui.engine.events import Event
+
+    async with console.run_test(size=SIZE) as pilot:
+        transfers = console.query_one("#transfers")
+        about = {"session": 1, "transfer": 7, "path": "/a.bin", "direction": "upload"}
+        transfers.apply([Event(1, 0.0, ev.PROGRESS, bytes=0, **about),
+                         Event(2, 0.0, ev.FAULT, rule="r1", code=451, **about)])
+        await pilot.pause()
+        assert transfers.cells["7"]["result"] == ("… ~ r1", "magenta")
+        transfers.apply([Event(3, 0.0, ev.TRANSFER, bytes=4096, code=451, **about)])
+        await pilot.pause()
+        assert transfers.cells["7"]["result"] == ("451 ⚡ r1", "bold red")

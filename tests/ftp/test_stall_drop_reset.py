@@ -113,9 +113,10 @@ def test_drop_on_completion(server, root, recorder, direction):
     assert final == f"421 {STANDARD_MESSAGES[421]}"
     assert raw.file.readline() == b""
     raw.close()
-    recorder.wait("session.close")
+    (closed,) = recorder.wait("session.close")
     (transfer,) = recorder.wait("transfer")
     assert (transfer.code, transfer.bytes) == (421, len(data))
+    assert transfer.seq < closed.seq  # a transfer is told before its session's end
 
 
 # --- reset
@@ -148,4 +149,5 @@ def test_reset_on_upload_completion(server, ftp, root, recorder):
     assert file_sha256(root / "up.bin") == sha256(data)
     (transfer,) = recorder.wait("transfer")
     assert transfer.code is None
-    recorder.wait("session.close")
+    (closed,) = recorder.wait("session.close")
+    assert transfer.seq < closed.seq

@@ -24,18 +24,13 @@ class TmuxConsole:
         command = " ".join(shlex.quote(a) for a in argv)
         # for pgrep -f: anchored, since tmux and the shell around it have the same words
         self.pattern = "^" + " ".join(argv[:6])
-        script = f"{command}; echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
-        # The pane first, fixed at its size, then the console in it: tmux sizes a detached
-        # window to its default 80x24 now and then, and a console may miss the way back.
         width, height = str(size[0]), str(size[1])
-        self.tmux("-f", "/dev/null", "new-session", "-d", "-x", width, "-y", height, "cat")
-        self.tmux("set-option", "-g", "window-size", "manual")
-        self.tmux("resize-window", "-x", width, "-y", height)
-        wanted = f"{width}x{height}"
-        wait_until(lambda: self.tmux("display-message", "-p", "#{pane_width}x#{pane_height}").strip()
-                   == wanted, what=f"a {wanted} pane")
-        # Textual draws on stderr: it stays on the terminal
-        self.tmux("respawn-pane", "-k", script)
+        # The terminal has its size before the console asks for it: a new tmux pane may be
+        # 0x0 for a moment (read as 80x24), and the resize that follows can come before the
+        # console listens for one. Textual draws on stderr: it stays on the terminal.
+        script = (f"stty cols {width} rows {height}; {command}; "
+                  f"echo $? > {shlex.quote(str(self.status_file))}; sleep 60")
+        self.tmux("-f", "/dev/null", "new-session", "-d", "-x", width, "-y", height, script)
 
     def tmux(self, *args: str) -> str:
         result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,

@@ -30,6 +30,7 @@ from ..engine.profiles import ProfileError, load_profile, save_profile
 from ..engine.report import Account, summary_line
 from ..engine.board import FaultBoard, RuleStats
 from ..engine.events import Event
+from ..engine.ftp.data import DATA_BUFFER
 from ..engine.rules import Rule, RuleError
 from ..engine.server import FaultServer
 from .keys import KEYS
@@ -119,6 +120,7 @@ class FaultConsole(App[None]):
         # the server's loop shares the GIL with this thread: hand it back sooner than
         # Python's 5 ms, so drawing the screen never holds a transfer up for long
         sys.setswitchinterval(SWITCH_INTERVAL)
+        self.server.send_chunk(DATA_BUFFER)  # and move a MiB, not 64 KiB, each time it has it
         self.run_worker(self.server.serve, name="ftp-server", thread=True)
         self.set_interval(REFRESH_INTERVAL, self.refresh_views)
         self.refresh_views()

@@ -15,6 +15,7 @@ the console and the API see it spent.
 
 from __future__ import annotations
 
+import posixpath
 import random
 import threading
 import time
@@ -56,6 +57,26 @@ class _State:
         self.rng = random.Random(f"{seed}:{spec}:{twin}") if seed is not None else random.Random()
 
 
+WILDCARDS = frozenset("*?[")  # what makes a path= a glob (fnmatch's specials)
+
+
+def named_path(rule: Rule) -> str | None:
+    """The path= a rule names exactly (no wildcard), or None. Such a rule matches a
+    transfer's path only when it is that path or that path's last part (Rule.matches)."""
+    path = rule.path
+    return None if path is None or not WILDCARDS.isdisjoint(path) else path
+
+
+class _PointIndex:
+    """The armed rules of one point: by the exact path they name, or to look at one by one."""
+
+    __slots__ = ("named", "scan")
+
+    def __init__(self) -> None:
+        self.named: dict[str, dict[str, Rule]] = {}  # path -> {rule id: rule}
+        self.scan: dict[str, Rule] = {}  # rule id -> rule (no path=, or a glob)
+
+
 class FaultBoard:
     """The shared set of rules. ``version`` grows on every change, so a view redraws only
     when something changed; ``armed`` (the enabled rules) is a lock-free "anything to do?"
@@ -73,6 +94,8 @@ class FaultBoard:
         self._rules: dict[str, Rule] = {}
         self._state: dict[str, _State] = {}
         self._specs: Counter[str] = Counter()  # how many rules on the board have each spec
+        self._index: dict[str, _PointIndex] = {}  # point -> its armed rules (see _PointIndex)
+        self._order: dict[str, int] = {}  # rule id -> its place on the board
         self._next_id = 1
         self.version = 0
         self.armed = 0
@@ -118,9 +141,11 @@ class FaultBoard:
         rule = parse_rule(rule) if isinstance(rule, str) else validate(rule)
         with self._lock:
             rule = rule.replace(id=f"r{self._next_id}")
+            self._order[rule.id] = self._next_id
             self._next_id += 1
             spec = rule.spec
             self._rules[rule.id] = rule
+            self._index_add(rule)
             self._state[rule.id] = _State(rule, spec, self.seed, self._specs[spec], self.clock())
             self._specs[spec] += 1
             self.armed += rule.enabled
@@ -140,7 +165,9 @@ class FaultBoard:
             fired = self._state[rule_id].fired
             self._forget_spec(old.spec)
             spec = rule.spec
+            self._index_drop(old)
             self._rules[rule_id] = rule
+            self._index_add(rule)
             self._state[rule_id] = _State(rule, spec, self.seed, self._specs[spec], self.clock())
             self._specs[spec] += 1
             self._state[rule_id].fired = fired
@@ -160,7 +187,9 @@ class FaultBoard:
                 state.remaining = rule.times
             if rule.enabled and (not old.enabled or rule.duration != old.duration):
                 state.armed_at, state.expired = self.clock(), False
+            self._index_drop(old)
             self._rules[rule_id] = rule
+            self._index_add(rule)
             self.armed += rule.enabled - old.enabled
             self.version += 1
         if rule != old:
@@ -170,7 +199,9 @@ class FaultBoard:
     def remove(self, rule_id: str, source: str = "") -> None:
         with self._lock:
             rule = self._rules.pop(rule_id)
+            self._index_drop(rule)
             del self._state[rule_id]
+            del self._order[rule_id]
             self._forget_spec(rule.spec)
             self.armed -= rule.enabled
             self.version += 1
@@ -181,6 +212,7 @@ class FaultBoard:
             changed = [r.replace(enabled=False) for r in self._rules.values() if r.enabled]
             for rule in changed:
                 self._rules[rule.id] = rule
+            self._index.clear()
             self.armed = 0
             self.version += 1
         for rule in changed:
@@ -194,10 +226,42 @@ class FaultBoard:
             self._rules.clear()
             self._state.clear()
             self._specs.clear()
+            self._index.clear()
+            self._order.clear()
             self.armed = 0
             self.version += 1
         for rule in gone:
             self._tell(REMOVED, rule, source)
+
+    def _index_add(self, rule: Rule) -> None:
+        """Call under the lock, for a rule just put on the board: indexed if armed."""
+        if not rule.enabled:
+            return
+        index = self._index.get(rule.point)
+        if index is None:
+            index = self._index[rule.point] = _PointIndex()
+        path = named_path(rule)
+        if path is None:
+            index.scan[rule.id] = rule
+        else:
+            index.named.setdefault(path, {})[rule.id] = rule
+
+    def _index_drop(self, rule: Rule) -> None:
+        """Call under the lock, for a rule leaving the board or being replaced."""
+        index = self._index.get(rule.point)
+        if index is None:
+            return
+        path = named_path(rule)
+        if path is None:
+            index.scan.pop(rule.id, None)
+        else:
+            bucket = index.named.get(path)
+            if bucket is not None:
+                bucket.pop(rule.id, None)
+                if not bucket:
+                    del index.named[path]
+        if not index.scan and not index.named:
+            del self._index[rule.point]
 
     def _forget_spec(self, spec: str) -> None:
         self._specs[spec] -= 1
@@ -212,12 +276,40 @@ class FaultBoard:
 
     def candidates(self, points: str | Iterable[str], path: str = "", user: str = "",
                    client: str = "", session: int = 0) -> list[Rule]:
-        """Armed rules at these points whose path, user, client and session filters pass;
-        nothing is counted."""
-        points = {points} if isinstance(points, str) else set(points)
+        """Armed rules at these points whose path, user, client and session filters pass, in
+        board order; nothing is counted. Only the rules that could match are looked at: a
+        point's rules without an exact path=, and those naming this path or its last part."""
+        points = (points,) if isinstance(points, str) else dict.fromkeys(points)
+        names = (path, posixpath.basename(path)) if path else ()
+        if len(names) == 2 and names[0] == names[1]:
+            names = names[:1]
+        found: list[Rule] = []
         with self._lock:
-            return [r for r in self._rules.values()
-                    if r.enabled and r.point in points and r.matches(path, user, client, session)]
+            for point in points:
+                index = self._index.get(point)
+                if index is None:
+                    continue
+                for rule in index.scan.values():
+                    if rule.matches(path, user, client, session):
+                        found.append(rule)
+                if index.named:
+                    for name in names:
+                        for rule in index.named.get(name, {}).values():
+                            if rule.matches(path, user, client, session):
+                                found.append(rule)
+            if len(found) > 1:
+                order = self._order
+                found.sort(key=lambda r: order[r.id])
+        return found
+
+    def watches(self, points: str | Iterable[str]) -> bool:
+        """Whether an armed rule, or chaos, is at any of these points: no lock, for hot paths
+        that would otherwise work out a path for nothing (a rule armed meanwhile counts from
+        the next question on, as with ``armed``)."""
+        points = (points,) if isinstance(points, str) else points
+        index, chaos = self._index, self.chaos
+        return any(point in index or (chaos is not None and chaos.enabled and point in chaos.points)
+                   for point in points)
 
     def fire(self, rule: Rule) -> bool:
         """Count a match of ``rule`` and say whether it fires now (at, every, chance, times).
@@ -241,6 +333,7 @@ class FaultBoard:
             if ((fires and state.remaining is not None and state.remaining <= 0)
                     or (current.at is not None and state.matched >= current.at[-1])):
                 spent = self._rules[rule.id] = current.replace(enabled=False)
+                self._index_drop(current)
                 self.armed -= 1
             if fires or spent is not None:
                 self.version += 1
@@ -264,6 +357,7 @@ class FaultBoard:
                 if (rule is not None and rule.enabled and rule.duration is not None
                         and now >= state.armed_at + rule.duration):
                     state.expired = True
+                    self._index_drop(rule)
                     self._rules[rule_id] = rule.replace(enabled=False)
                     spent.append(self._rules[rule_id])
                     self.armed -= 1

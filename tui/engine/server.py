@@ -29,6 +29,7 @@ from .journal import Journal
 from .points import FEATURES
 from .ftp.control import FaultFTPHandler
 from .ftp.data import FaultDTPMixin
+from .ftp.passive import PassivePorts
 from .ftp.tls import CertificateError, check_files, make_self_signed, tls_handler
 from .replay import ReplayPlan
 from .report import Account, ClientReport, Report
@@ -122,6 +123,36 @@ class _Waker:
         self._writer.close()
 
 
+class SessionLimitedFTPServer(FTPServer):
+    """pyftpdlib's FTPServer with ``max_cons`` counted in sessions. pyftpdlib counts every
+    socket of its loop (the listener, passive listeners, data channels: and here the
+    waker), so sessions were refused well below the limit while transfers ran."""
+
+    def _accept_new_cons(self) -> bool:
+        # ip_map has one entry per session, the one being accepted included
+        return not self.max_cons or len(self.ip_map) <= self.max_cons
+
+
+FDS_PER_SESSION = 4  # a session's sockets at most (control, passive listener, data) and its file
+
+
+def allow_descriptors(sessions: int) -> None:
+    """Raise the soft limit on open files so that ``sessions`` sessions fit (as far as the
+    hard limit allows): at 1024, a common default, 250 busy sessions would exhaust it."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    want = sessions * FDS_PER_SESSION + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+        except (ValueError, OSError):
+            pass
+
+
 def prepare_root(root: Path) -> Path:
     """Make sure the FTP root exists and is writable; ServerError otherwise."""
     root = Path(root).expanduser()
@@ -179,11 +210,14 @@ class FaultServer:
             "partial_suffix": settings.partial_suffix, "list_format": settings.list_format})
         hidden = settings.hide_feat or frozenset()
         hidden_commands = {command for name in hidden for command in FEATURES[name]}
+        # this server's data channels, so that send_chunk() changes only its own
+        self._dtp = type("ServerFaultDTPHandler", (base.dtp_handler,), {})
         handler = type(
             "ServerFaultFTPHandler",
             (base,),
             {
                 "abstracted_fs": filesystem,
+                "dtp_handler": self._dtp,
                 **tls,
                 "board": self.board,
                 "bus": self.bus,
@@ -191,7 +225,7 @@ class FaultServer:
                 "transfer_ids": itertools.count(1),
                 "running": self.running,
                 "authorizer": authorizer,
-                "passive_ports": settings.passive_ports,
+                "passive_ports": None if settings.passive_ports is None else PassivePorts(settings.passive_ports),
                 "masquerade_address": settings.masquerade,
                 "banner": "FTP Fault Console ready.",
                 "timeout": settings.idle_timeout,
@@ -211,7 +245,8 @@ class FaultServer:
                 raise ServerError(f"cannot use the TLS certificate {tls['certfile']}: {err}") from None
         self.ioloop = IOLoop()
         try:
-            self._ftpd = FTPServer((settings.host, settings.port), handler, ioloop=self.ioloop)
+            self._ftpd = SessionLimitedFTPServer((settings.host, settings.port), handler,
+                                                 ioloop=self.ioloop)
         except OSError as err:
             self.ioloop.close()
             # pyftpdlib wraps the socket's error in another OSError
@@ -221,6 +256,9 @@ class FaultServer:
                 raise ServerError(f"cannot listen on {where}: port {settings.port} is already in use") from None
             reason = err.strerror or str(err)
             raise ServerError(f"cannot listen on {where}: {reason[:1].lower()}{reason[1:]}") from None
+        self._ftpd.max_cons = settings.max_sessions
+        self._ftpd.max_cons_per_ip = settings.max_sessions_per_ip
+        allow_descriptors(settings.max_sessions or 1024)
         self.host, self.port = self._ftpd.address[:2]
         self.history = EventHistory(self.bus)
         self._tracker = SessionTracker()
@@ -340,6 +378,13 @@ class FaultServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def send_chunk(self, size: int) -> None:
+        """Bytes a data channel of this server sends (or sendfile()s) at once, for the
+        transfers that start from now on; SEND_BUFFER (64 KiB) by default. The console asks
+        for more: its thread shares the GIL with the server's loop, which takes the GIL
+        back after every send, so while the console draws each handoff moves one chunk."""
+        self._dtp.ac_out_buffer_size = size
 
     # --- the same engine for scripts, tests and the control API
 

@@ -20,6 +20,7 @@ from .points import FEATURES
 DEFAULT_PASSIVE_PORTS = range(60000, 65536)
 DEFAULT_CONTROL_PORT = 2122
 DEFAULT_REPORT_WINDOW = 60.0  # where `ftpfault ctl` looks for the control API by default
+DEFAULT_MAX_SESSIONS = 512  # pyftpdlib's max_cons, counted in sessions rather than sockets
 ALL_PERMISSIONS = "elradfmwMT"  # every permission pyftpdlib has (M: SITE CHMOD, T: MFMT)
 
 
@@ -236,6 +237,19 @@ PROBABILITY = Kind(_probability, _probability_value)
 CHAOS_POINT_LIST = Kind(*_names(lambda names: check_chaos(names, DEFAULT_FAMILIES)[0]))
 CHAOS_FAULT_LIST = Kind(*_names(lambda names: check_chaos(DEFAULT_POINTS, names)[1]))
 LIST_FORMAT = Kind(_list_format, lambda v: _list_format(_text_value(v)))
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise ValueError(f"{text[:20]!r} is not a count (0 or more, up to 9 digits)")
+    return int(text)
+
+
+def _count_value(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**9:
+        raise ValueError("must be a count (0 or more, up to 9 digits)")
+    return value
+
+
+COUNT = Kind(_count, _count_value)  # 0 or more; 0 often means "no limit"
 
 
 def setting(default, kind: Kind, help: str, metavar: str | None = None):
@@ -298,6 +312,10 @@ class Settings:
                                   "(.json, .md, else text)", "FILE")
     report_window: float = setting(DEFAULT_REPORT_WINDOW, SECONDS, "seconds after a fault in "
                                    "which a client's retries count in the report", "SECONDS")
+    max_sessions: int = setting(DEFAULT_MAX_SESSIONS, COUNT, "sessions served at once; one more is "
+                                "told 421 and closed (0: no limit)", "N")
+    max_sessions_per_ip: int = setting(0, COUNT, "sessions served at once from one client address; "
+                                       "one more is told 421 and closed (0: no limit)", "N")
 
     def to_json(self) -> dict:
         """The settings as a run event carries them (the password is not written)."""

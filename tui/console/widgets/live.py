@@ -57,7 +57,7 @@ class TransferTable(FitTable):
         Column("result", "result", 9, 0),
         Column("file", "file", 12, 0, grow=1, want=44, middle=True),
         Column("bytes", "bytes", 10, 1),
-        Column("done", "%", 4, 1),
+        Column("done", "%", 4, 2),  # after the file has the room it wants
         Column("dir", "dir", 8, 2),
         Column("rate", "rate", 12, 3),
         Column("session", "#", 4, 4),
@@ -72,7 +72,8 @@ class TransferTable(FitTable):
         latest: dict[int, Event] = {}
         for event in batch:
             if event.kind in (ev.PROGRESS, ev.TRANSFER) and event.transfer:
-                if latest.get(event.transfer, event).kind != ev.TRANSFER:
+                shown = latest.get(event.transfer)
+                if shown is None or shown.kind != ev.TRANSFER:  # a transfer's end stays its end
                     latest[event.transfer] = event
             elif event.kind == ev.FAULT and event.transfer:
                 if self.rules.get(event.transfer, ("", True))[1]:  # a shaping rule never hides a deciding one

@@ -136,6 +136,17 @@ class FaultControlMixin:
             if rule is not None:
                 self.greeting_fault = rule.replace(drop=True) if rule.reply else rule
 
+    def handle_max_cons(self) -> None:
+        """One session more than --max-sessions: one 421 that says why, then closed."""
+        self.respond_w_warning(f"421 Too many sessions: this server serves {self.server.max_cons} at "
+                               "once. Try again later.")
+        self.close()
+
+    def handle_max_cons_per_ip(self) -> None:
+        self.respond_w_warning(f"421 Too many sessions from your address: this server serves "
+                               f"{self.server.max_cons_per_ip} per address at once. Try again later.")
+        self.close_when_done()
+
     def on_login(self, username: str) -> None:
         self.emit(ev.LOGIN, user=username, cwd=self.fs.cwd)
 
@@ -336,11 +347,11 @@ class FaultControlMixin:
     # --- command faults
 
     def process_command(self, cmd: str, *args, **kwargs) -> None:
-        if self.board.armed:
+        points = (CMD_PREFIX + cmd.split(" ", 1)[0], *COMMAND_POINTS.get(cmd, ()),
+                  *(("any",) if self.authenticated else ())) if self.board.armed else ()
+        if points and self.board.watches(points):  # (no path work for rules elsewhere)
             arg = args[0] if args else ""
             path = self.virtual_path(cmd, arg)
-            points = (CMD_PREFIX + cmd.split(" ", 1)[0], *COMMAND_POINTS.get(cmd, ()),
-                      *(("any",) if self.authenticated else ()))
             rule = self.decide(points, cmd, path, eligible=lambda r: fits(r, cmd))
             if rule is not None:
                 self.command_fault(rule, cmd, path, lambda: self.run_command(cmd, args, kwargs, rule))

@@ -36,17 +36,23 @@ from .transfer import CUT_GRACE, EARLY_DELAY, Transfer
 TRANSFER_COMPLETE = "226 Transfer complete."  # what pyftpdlib says for a whole transfer
 
 
-DATA_BUFFER = 1024 * 1024  # bytes a data channel reads or sendfile()s at once (pyftpdlib: 64 KiB)
+DATA_BUFFER = 1024 * 1024  # bytes a data channel reads at once (pyftpdlib: 64 KiB)
+# bytes it sends or sendfile()s at once: pyftpdlib's 64 KiB. Over loopback a RETR ran about
+# a fifth faster in 64 KiB sendfile() calls than in 1 MiB ones (the kernel hands the client
+# smaller bursts, still in the CPU's cache); FaultServer.send_chunk() changes it per server
+# (the console asks for DATA_BUFFER); bench/throughput.py shows the kernel's limit
+SEND_BUFFER = 64 * 1024
 
 
 class FaultDTPMixin:
     """Data channel side of the faults; mixed in before DTPHandler or TLS_DTPHandler.
 
-    Its buffers are 16 times pyftpdlib's: a loop iteration per MiB rather than per 64 KiB
+    Its read buffer is 16 times pyftpdlib's: a loop iteration per MiB rather than per 64 KiB
     is less Python per byte, and fewer moments where the server waits for the GIL while
     the console draws."""
 
-    ac_in_buffer_size = ac_out_buffer_size = DATA_BUFFER
+    ac_in_buffer_size = DATA_BUFFER
+    ac_out_buffer_size = SEND_BUFFER
     transfer: Transfer | None = None  # made when data starts to move
     cut_waiting = False  # a cut download waits for the client to close its side
 
@@ -289,12 +295,14 @@ class FaultDTPMixin:
         if self.receive and self.transfer_finished:
             self.rename_upload()
         super().close()
-        if rule is not None:
-            internals.set_quit_pending(channel, quitting)
-            channel.deliver(rule, answer)
+        # the transfer's event before the answer is delivered: a drop or a reset ends the
+        # session there, and a transfer is never told after its session closed
         channel.emit(ev.TRANSFER, bytes=self.get_transmitted_bytes(),
                      elapsed=round(self.get_elapsed_time(), 3),
                      code=int(answer[:3]) if answer else None, **transfer.about())
+        if rule is not None:
+            internals.set_quit_pending(channel, quitting)
+            channel.deliver(rule, answer)
 
     def rename_upload(self) -> None:
         """A whole upload written under its partial name gets its own before the reply

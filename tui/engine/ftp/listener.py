@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import socket
 
-from pyftpdlib.handlers.ftp.dispatchers import PassiveDTP
-
 from ..rules import Rule
 from . import internals
+from .passive import RangePassiveDTP
 
 PASSIVE_COMMANDS = ("PASV", "EPSV")
 
@@ -40,7 +39,7 @@ def fits(rule: Rule, command: str) -> bool:
                                             and rule.tls is None)
 
 
-class FaultPassiveDTP(PassiveDTP):
+class FaultPassiveDTP(RangePassiveDTP):
     held: socket.socket | None = None  # tls=stall: the connection nobody speaks on
 
     def __init__(self, cmd_channel, extmode: bool = False) -> None:
