@@ -51,6 +51,9 @@ def test_help_explains_every_option():
         assert option in result.stdout
     for text in ("upload", "download", "425", "426", "450", "451", "452", "127.0.0.1", "2121", "testuser"):
         assert text in result.stdout
+    for command in ("ctl", "report", "replay"):  # the other commands, each with its own help
+        assert f"ftpfault {command} --help" in result.stdout
+        assert run(command, "--help").returncode == 0
 
 
 @pytest.mark.parametrize(

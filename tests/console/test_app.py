@@ -176,7 +176,7 @@ async def test_help_screen_lists_every_key(console):
 async def test_command_palette_runs_the_same_actions(console):
     async with console.run_test(size=SIZE) as pilot:
         titles = [c.title for c in console.get_system_commands(console.screen)]
-        for wanted in ("upload fault and focus its row (u)", "download fault", "Disarm every fault (x)",
+        for wanted in ("upload fault and focus its row (u)", "download fault", "Disarm every fault and chaos (x)",
                        "Clear the log (c)", "Add a fault rule", "Show every key", "code to 451 (4)"):
             assert any(wanted in t for t in titles), wanted
         await pilot.press("ctrl+p")

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
             "arm a fault with one key and the next upload or download ends in 451 instead of\n"
             "226; the client report says what your client did about it.\n\n"
             "  ftpfault ctl --help      drive a running one from scripts (the control API)\n"
-            "  ftpfault report --help   what the clients did, read from a journal"
+            "  ftpfault report --help   what the clients did, read from a journal\n"
+            "  ftpfault replay --help   the faults of a journal's run, served again"
         ),
         epilog=_epilog(),
     )

@@ -45,7 +45,7 @@ KEYS: tuple[Key, ...] = (
     Key("s", "save_profile", "Save", "Save the rules to a profile (TOML)", "save-profile", show=False),
     Key("l", "load_profile", "Load", "Load the rules of a profile (TOML), replacing the current ones",
         "load-profile", show=False),
-    Key("x", "disarm_all", "Disarm", "Disarm every fault", "disarm-all"),
+    Key("x", "disarm_all", "Disarm", "Disarm every fault and chaos", "disarm-all"),
     Key("k", "toggle_chaos", "Chaos", "Chaos on or off: random faults at every fault point (its "
         "probability: chaos=P in the rule form, 10% by default)", "toggle-chaos"),
     Key("r", "toggle_report", "Report", "Show or hide the client report: what each client did after "
