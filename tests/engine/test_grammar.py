@@ -237,3 +237,12 @@ def test_a_rule_built_by_hand_is_checked_by_the_board():
         board.add(Rule("nowhere"))
     assert board.add(Rule("upload")).code == 426  # the default code is filled in
     assert board.rules()[0].spec == "upload=426"
+
+
+def test_a_changed_rule_has_its_own_spec():
+    """A rule's spec is worked out once; replace() makes a new rule with a spec of its own."""
+    rule = parse_rule("upload=451,times=1")
+    assert rule.spec == "upload=451,times=1"
+    changed = rule.replace(code=452, times=None, path="*.bin")
+    assert changed.spec == "upload=452,path=*.bin" and rule.spec == "upload=451,times=1"
+    assert parse_rule(changed.spec) == changed

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import ipaddress
 import posixpath
 import re
@@ -139,7 +140,7 @@ class Rule:
     def kind(self) -> str:
         return point_info(self.point).kind
 
-    @property
+    @functools.cached_property  # a rule never changes (replace() makes a new one)
     def spec(self) -> str:
         """The rule in the grammar parse_rule() reads (parse_rule(r.spec) == r, minus id)."""
         head = self.point
@@ -536,7 +537,8 @@ def rule_from_fields(data: Mapping) -> Rule:
             raise RuleError(f"give a spec or fields, not both (also got {', '.join(extra)})")
         if not isinstance(data["spec"], str):
             raise RuleError("spec must be a string")
-        return parse_rule(data["spec"]).replace(enabled=enabled)
+        rule = parse_rule(data["spec"])
+        return rule if rule.enabled == enabled else rule.replace(enabled=enabled)
     unknown = sorted(set(data) - set(OPTIONS) - set(HEAD_FIELDS))
     if unknown:
         raise RuleError(f"unknown field {unknown[0][:40]!r}")
