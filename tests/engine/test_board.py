@@ -200,7 +200,7 @@ def test_adding_a_rule_computes_no_other_rules_spec(monkeypatch, tmp_path):
     from tui.engine.settings import Settings
 
     calls = []
-    real = Rule.spec.fget
+    real = Rule.spec.func  # (a cached_property: the test counts every computation)
     monkeypatch.setattr(Rule, "spec", property(lambda rule: calls.append(rule.id) or real(rule)))
     server = FaultServer(Settings(root=tmp_path, port=0, passive_ports=None))  # its listener: rule events
     try:
