@@ -22,20 +22,13 @@ import sys
 import time
 from pathlib import Path
 
-HOST, USER, PASSWORD = "127.0.0.1", "testuser", "testpass"
+from common import HOST, PASSWORD, USER, curl, ticks
+from common import SetupError as Failed  # (the measurement cannot be made)
+
 REPO = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
 STREAM_RATE = 20_000_000  # bytes per second of the throttled download
 STREAM_SECONDS = 10
-
-
-from common import SetupError as Failed  # noqa: E402  (the measurement cannot be made)
-
-
-def ticks(pid: int) -> int:
-    """CPU ticks (user + system, all threads) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def free_port() -> int:
@@ -44,18 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
-
-
-def curl(port: int, name: str, upload: Path | None = None) -> float:
-    """One transfer; the MB/s of its data phase (as bench.py measures it)."""
-    cmd = ["curl", "-sS", "-w", "%{size_download} %{size_upload} %{time_pretransfer} %{time_total}"]
-    cmd += ["-T", str(upload)] if upload else ["-o", os.devnull]
-    cmd.append(f"ftp://{USER}:{PASSWORD}@{HOST}:{port}/{name}")
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        raise Failed(f"curl {name}: exit {done.returncode}: {done.stderr.strip()}")
-    down, up, pre, total = map(float, done.stdout.split())
-    return (down + up) / (total - pre) / 1e6
 
 
 def wait_ready(port: int) -> None:

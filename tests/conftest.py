@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.control import Http
+from tests.support.rawftp import RawFTP
 from tests.support.servers import Headless, Recorder, connect
 from tui.engine.api import ControlAPI
 from tui.engine.server import FaultServer
@@ -56,6 +57,15 @@ def ftp(server: FaultServer) -> Iterator[ftplib.FTP]:
         client.close()
     except OSError:
         pass
+
+
+@pytest.fixture
+def raw(server: FaultServer) -> Iterator[RawFTP]:
+    """A logged-in session on a raw socket: every byte of every reply as sent."""
+    client = RawFTP(server.port)
+    client.login()
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from tui.console.widgets.fault_panel import FaultPanel
 from tui.console.widgets.live import ReportTable, SessionTable
 from tui.console.widgets.path_prompt import ConfirmPrompt, PathPrompt, TextPrompt
 from tui.console.widgets.transcript import TranscriptScreen
+from tui.engine import events as ev
+from tui.engine.events import Event
+from tui.engine.sessions import MAX_CLOSED_SESSIONS
 
 
 def retried_upload(server) -> None:
@@ -281,9 +284,6 @@ async def test_a_transfer_row_names_the_deciding_rule_not_the_shaping_one(consol
 async def test_a_transfer_that_ends_in_a_batch_of_its_own_shows_its_end(console):
     """The console drains events in batches: a transfer's start and fault in one, its end
     alone in the next (a tmux run caught the row stuck at `… ~ r1`)."""
-    from tui.engine import events as ev
-    from tui.engine.events import Event
-
     async with console.run_test(size=SIZE) as pilot:
         transfers = console.query_one("#transfers")
         about = {"session": 1, "transfer": 7, "path": "/a.bin", "direction": "upload"}
@@ -294,3 +294,17 @@ async def test_a_transfer_that_ends_in_a_batch_of_its_own_shows_its_end(console)
         transfers.apply([Event(3, 0.0, ev.TRANSFER, bytes=4096, code=451, **about)])
         await pilot.pause()
         assert transfers.cells["7"]["result"] == ("451 ⚡ r1", "bold red")
+
+
+async def test_a_table_follows_while_its_oldest_rows_are_forgotten(console):
+    """More closed sessions than the table keeps: rows go from the top, and the table still
+    follows the newest (a row removed above the cursor is not the user scrolling back)."""
+    async with console.run_test(size=SIZE) as pilot:
+        sessions = console.query_one(SessionTable)
+        for sid in range(1, MAX_CLOSED_SESSIONS + 7):
+            sessions.put(str(sid), {"#": (str(sid), ""), "state": ("closed", "")})
+            if sid > MAX_CLOSED_SESSIONS:
+                sessions.drop([str(sid - MAX_CLOSED_SESSIONS)])
+            await pilot.pause()
+            assert sessions.following and sessions.selected_key() == str(sid)
+        assert len(sessions.cells) == MAX_CLOSED_SESSIONS

@@ -11,6 +11,7 @@ import random
 import pytest
 
 from tui.engine.board import FaultBoard
+from tui.engine.chaos import Chaos
 from tui.engine.rules import Rule
 
 
@@ -142,8 +143,6 @@ def test_watches_says_which_points_have_armed_rules():
 
 
 def test_watches_counts_chaos_at_its_points():
-    from tui.engine.chaos import Chaos
-
     board = FaultBoard(seed=1)
     board.set_chaos(Chaos(0.5, seed=1, points=("login",)))
     assert board.watches(("cmd:PASS", "login")) and not board.watches(("cmd:LIST", "list-start"))

@@ -28,14 +28,6 @@ def short_wait(monkeypatch):
     monkeypatch.setattr(control, "DATA_TIMEOUT", 0.3)
 
 
-@pytest.fixture
-def raw(server):
-    client = RawFTP(server.port)
-    client.login()
-    yield client
-    client.close()
-
-
 def passive(raw: RawFTP, verb: str) -> tuple[str, int]:
     """PASV or EPSV by hand: the reply and the port it announces."""
     reply = raw.cmd(verb)

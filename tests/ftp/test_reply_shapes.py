@@ -19,20 +19,12 @@ import pytest
 
 from tests.support.clients import assert_one_final_reply_per_command
 from tests.support.ftp import noop_ok
-from tests.support.rawftp import RawFTP, raw_retrieve, raw_store, read_all
+from tests.support.rawftp import raw_retrieve, raw_store, read_all
 from tests.support.servers import serve_file, sha256, wait_until
 from tui.engine.ftp import control, data, transfer
 from tui.engine.points import STANDARD_MESSAGES
 
 PWD_REPLY = b'257 "/" is the current directory.'
-
-
-@pytest.fixture
-def raw(server):
-    client = RawFTP(server.port)
-    client.login()
-    yield client
-    client.close()
 
 
 # --- multiline

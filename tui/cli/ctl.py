@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from ..engine.logline import visible
 from ..engine.report import format_report, report_from_json
-from ..engine.settings import DEFAULT_CONTROL_PORT
+from ..engine.settings import DEFAULT_CONTROL_PORT, SETTINGS
 from .parsing import OneLineErrorParser
 
 PROG = "ftpfault ctl"
@@ -180,10 +180,11 @@ def run(args: argparse.Namespace, out) -> int:
 
 
 def _probability(text: str) -> float:
+    """Checked as --chaos checks it, so a wrong one never reaches the API."""
     try:
-        return float(text)
-    except ValueError:
-        raise CtlError(f"{text[:20]!r} is not a probability like 0.1, nor on or off") from None
+        return SETTINGS["chaos"].kind.parse(text)
+    except ValueError as err:
+        raise CtlError(f"chaos {text[:20]}: {err} (or on, or off)") from None
 
 
 def main(argv: list[str] | None = None) -> int:

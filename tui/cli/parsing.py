@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -24,3 +30,17 @@ def argument_type(convert, what: str = ""):
 
     parse.__name__ = getattr(convert, "__name__", "value")
     return parse
+
+
+def read_journal(prog: str, path: Path, read: Callable[[Iterable[str]], tuple[T, list[str]]]) -> T | None:
+    """``read`` over a journal's lines, its warnings on stderr naming the file; None, after
+    one error line, when the file cannot be read (a ValueError of ``read`` goes on up)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            result, warnings = read(lines)
+    except OSError as err:
+        print(f"{prog}: error: cannot read {path}: {err.strerror}", file=sys.stderr)
+        return None
+    for warning in warnings:
+        print(f"{prog}: warning: {path}: {warning}", file=sys.stderr)
+    return result

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..engine.profiles import ProfileError, save_replay_profile
 from ..engine.replay import ReplayError, plan_from_journal
 from . import serve as serving
+from .parsing import read_journal
 
 PROG = "ftpfault replay"
 
@@ -36,16 +37,12 @@ def build_parser():
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with args.recorded.open(encoding="utf-8", errors="replace") as lines:
-            plan, warnings = plan_from_journal(lines, args.run)
-    except OSError as err:
-        print(f"{PROG}: error: cannot read {args.recorded}: {err.strerror}", file=sys.stderr)
-        return 1
+        plan = read_journal(PROG, args.recorded, lambda lines: plan_from_journal(lines, args.run))
     except ReplayError as err:
         print(f"{PROG}: error: {args.recorded}: {err}", file=sys.stderr)
         return 1
-    for warning in warnings:
-        print(f"{PROG}: warning: {args.recorded}: {warning}", file=sys.stderr)
+    if plan is None:
+        return 1
     draws = sum(len(turns) for turns in plan.script.draws.values())
     what = f"{len(plan.rules)} rule(s) and {draws} chaos draw(s): {plan.faults} fault(s) of run {plan.run}"
     if args.to_profile is not None:

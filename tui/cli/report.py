@@ -11,7 +11,7 @@ from pathlib import Path
 from ..engine.logline import visible
 from ..engine.report import format_report, report_from_journal
 from ..engine.settings import DEFAULT_REPORT_WINDOW, SETTINGS
-from .parsing import OneLineErrorParser, argument_type
+from .parsing import OneLineErrorParser, argument_type, read_journal
 
 PROG = "ftpfault report"
 
@@ -36,14 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        with args.journal.open(encoding="utf-8", errors="replace") as lines:
-            report, warnings = report_from_journal(lines, args.window)
-    except OSError as err:
-        print(f"{PROG}: error: cannot read {args.journal}: {err.strerror}", file=sys.stderr)
+    report = read_journal(PROG, args.journal, lambda lines: report_from_journal(lines, args.window))
+    if report is None:
         return 1
-    for warning in warnings:
-        print(f"{PROG}: warning: {args.journal}: {warning}", file=sys.stderr)
     text = format_report(report.snapshot(), args.format)
     out = text if args.format == "json" else "".join(visible(line) + "\n" for line in text.splitlines())
     sys.stdout.write(out if out.endswith("\n") else out + "\n")

@@ -133,20 +133,24 @@ def _perm(text: str) -> str:
     return text
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text[:20]!r} is not a number of seconds") from None
-    return _seconds_value(value)
+def _real(noun: str, top: float, bounds: str) -> Kind:
+    """A number more than 0 and at most ``top``, from text or from TOML: ``noun`` names it in
+    the error for text that is no number, ``bounds`` in the error for one out of bounds."""
+    def load(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be {noun}")
+        if not 0 < value <= top:  # NaN fails too
+            raise ValueError(f"must be {bounds}")
+        return float(value)
 
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{text[:20]!r} is not {noun}") from None
+        return load(value)
 
-def _seconds_value(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a number of seconds")
-    if not 0 < value <= 86400:  # NaN fails too
-        raise ValueError("must be more than 0 and at most 86400 seconds")
-    return float(value)
+    return Kind(parse, load)
 
 
 def _bool_value(value: object) -> bool:
@@ -164,7 +168,7 @@ PORT_RANGE = Kind(_port_range, _port_range_value)
 IPV4 = Kind(_ipv4, lambda v: _ipv4(_text_value(v)))
 ADDRESS = Kind(parse_address, _address_value)
 PERMISSIONS = Kind(_perm, lambda v: _perm(_text_value(v)))
-SECONDS = Kind(_seconds, _seconds_value)
+SECONDS = _real("a number of seconds", 86400, "more than 0 and at most 86400 seconds")
 
 
 def _suffix(text: str) -> str:
@@ -203,20 +207,6 @@ def _list_format(text: str) -> str:
     return text
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text[:20]!r} is not a probability like 0.1") from None
-    return _probability_value(value)
-
-
-def _probability_value(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ValueError("must be a probability in (0, 1], like 0.1")
-    return float(value)
-
-
 def _names(check):
     """A comma-separated list (a TOML list of strings), each name checked by ``check``."""
     def parse(text: str) -> tuple[str, ...]:
@@ -233,7 +223,7 @@ def _names(check):
 
 
 FEATURE_LIST = Kind(_features, _features_value)
-PROBABILITY = Kind(_probability, _probability_value)
+PROBABILITY = _real("a probability like 0.1", 1, "a probability in (0, 1], like 0.1")
 CHAOS_POINT_LIST = Kind(*_names(lambda names: check_chaos(names, DEFAULT_FAMILIES)[0]))
 CHAOS_FAULT_LIST = Kind(*_names(lambda names: check_chaos(DEFAULT_POINTS, names)[1]))
 LIST_FORMAT = Kind(_list_format, lambda v: _list_format(_text_value(v)))

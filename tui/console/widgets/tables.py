@@ -10,8 +10,9 @@ by cell.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -115,9 +116,10 @@ class FitTable(DataTable):
 
     def redraw(self) -> None:
         """Every row again, in the order of ``cells`` (after a bulk change)."""
-        self.clear()
-        for key, row in self.cells.items():
-            self.add_row(*self.drawn(row), key=key)
+        with self.own_move():
+            self.clear()
+            for key, row in self.cells.items():
+                self.add_row(*self.drawn(row), key=key)
 
     def relayout(self) -> None:
         width = self.size.width - 1  # room for the vertical scrollbar
@@ -126,11 +128,12 @@ class FitTable(DataTable):
             return
         selected = self.selected_key()
         self.layout_widths = wanted
-        self.clear(columns=True)
-        for column, w in wanted:
-            self.add_column(column.label, width=w, key=column.key)
-        for key, row in self.cells.items():
-            self.add_row(*self.drawn(row), key=key)
+        with self.own_move():
+            self.clear(columns=True)
+            for column, w in wanted:
+                self.add_column(column.label, width=w, key=column.key)
+            for key, row in self.cells.items():
+                self.add_row(*self.drawn(row), key=key)
         self.restore(selected)
 
     def drawn(self, row: dict[str, Cell]) -> list[Text]:
@@ -165,9 +168,10 @@ class FitTable(DataTable):
 
     def drop(self, keys: Iterable[str]) -> None:
         selected = self.selected_key()
-        for key in keys:
-            if self.cells.pop(key, None) is not None and key in self.rows:
-                self.remove_row(key)
+        with self.own_move():  # a removed row above the cursor moves it up: not the user
+            for key in keys:
+                if self.cells.pop(key, None) is not None and key in self.rows:
+                    self.remove_row(key)
         self.restore(selected)
 
     def selected_key(self) -> str | None:
@@ -188,11 +192,17 @@ class FitTable(DataTable):
             self.to_row(self.get_row_index(key))
 
     def to_row(self, index: int) -> None:
-        self.moving = True
-        try:
+        with self.own_move():
             self.move_cursor(row=index, animate=False)
+
+    @contextlib.contextmanager
+    def own_move(self) -> Iterator[None]:
+        """The cursor moves because the table changed, not because the user went back."""
+        was, self.moving = self.moving, True
+        try:
+            yield
         finally:
-            self.moving = False
+            self.moving = was
 
     # --- following
 
