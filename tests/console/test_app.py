@@ -2,7 +2,8 @@
 the upload and download faults armed, disarmed and given a code from the keyboard, the
 panel, header, log and tables following what happens, help and the command palette, and
 ``q`` quitting promptly with a transfer running; the exposure warnings in the header, as
-written; a session hung up after three wrong passwords stays closed in Sessions.
+written; a session hung up after three wrong passwords stays closed in Sessions; a changed
+row repaints its own line, not the whole table.
 
 Rules added and edited in the form are in test_rule_form.py, saving and loading profiles
 in test_save_and_load.py.
@@ -135,6 +136,33 @@ async def test_sessions_table_follows_a_session(console):
         assert cell("command") == "CWD sub"
         await asyncio.to_thread(ftp.quit)
         await until(pilot, lambda: cell("state") == "closed", "closed state")
+
+
+async def test_a_changed_row_repaints_its_own_line_only(console, monkeypatch):
+    """update_cell() alone repaints the whole table; a changed cell costs its row's line."""
+    from textual.widgets import DataTable
+
+    async with console.run_test(size=SIZE) as pilot:
+        ftp = await asyncio.to_thread(connect, console.server)
+        await asyncio.to_thread(ftp.mkd, "sub")
+        table = console.query_one(SessionTable)
+        await until(pilot, lambda: table.row_count == 1 and str(table.get_cell("1", "command")) == "MKD sub",
+                    "the session's row")
+        await pilot.pause()  # the new row's own repaint (its dimensions, when idle) is done
+        repaints = []
+        refresh = DataTable.refresh
+
+        def recorded(self, *regions, **kwargs):
+            if self is table:
+                repaints.append(regions)
+            return refresh(self, *regions, **kwargs)
+
+        monkeypatch.setattr(DataTable, "refresh", recorded)
+        await asyncio.to_thread(ftp.cwd, "sub")
+        await until(pilot, lambda: str(table.get_cell("1", "cwd")) == "/sub", "the new cwd")
+        monkeypatch.undo()
+        assert repaints and all(repaints), f"a whole-table repaint among {repaints}"
+        await asyncio.to_thread(ftp.quit)
 
 
 async def test_c_clears_the_log(console):

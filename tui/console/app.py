@@ -93,6 +93,7 @@ class FaultConsole(App[None]):
         self.report_version = -1
         self.summary_text = ""
         self.status_text = ""
+        self.status_shown: tuple = ()  # what show_status() last drew from (armed, chaos, report)
         self.last_row: FaultRow | None = None
         self.transcript: TranscriptScreen | None = None
 
@@ -209,10 +210,14 @@ class FaultConsole(App[None]):
 
     def show_status(self) -> None:
         armed = self.server.board.armed_count()
-        # most important first: on a narrow terminal the root path is what gets cut
         chaos = self.server.board.chaos
-        shown = (f"[b reverse] CHAOS {escape(chaos.describe())} [/]  "
-                 if chaos is not None and chaos.enabled else "")
+        chaos = chaos.describe() if chaos is not None and chaos.enabled else ""
+        changing = (armed, chaos, self.summary_text)  # the rest is fixed for the run
+        if changing == self.status_shown:
+            return
+        self.status_shown = changing
+        # most important first: on a narrow terminal the root path is what gets cut
+        shown = f"[b reverse] CHAOS {escape(chaos)} [/]  " if chaos else ""
         status = (
             f"[b{' reverse' if armed else ''}] faults armed {armed} [/]  {shown}[b]{escape(self.server.url)}[/b]"
             f"{' (FTPS)' if self.server.tls else ''}  "
@@ -222,9 +227,8 @@ class FaultConsole(App[None]):
             + (f"token [b]{escape(self.token)}[/b]  " if self.token else "")
             + f"root [b]{escape(str(self.server.root))}[/b]"
         )
-        if status != self.status_text:
-            self.status_text = status
-            self.status_bar.update(status)
+        self.status_text = status
+        self.status_bar.update(status)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Errors from the server thread end up here, and only here."""

@@ -162,6 +162,8 @@ class FaultPanel(Vertical):
     def sync(self) -> None:
         """Redraw from the board, if it changed since the last call (or a countdown did)."""
         version = self.board.version
+        if version == self.board_version and not self.countdown:  # (the refresh timer's case)
+            return
         rules = self.board.rules()
         countdown = tuple(math.ceil(self.board.stats(r.id).expires_in or 0)
                           for r in rules if r.duration is not None and r.enabled)

@@ -95,6 +95,7 @@ class FitTable(DataTable):
     COLUMNS: tuple[Column, ...] = ()
     MAX_ROWS = 200
     NEWEST_FIRST = False  # new rows go on top (the report) rather than at the bottom
+    whole_refresh_held = False  # changed cells repaint their row only (row_only)
     BINDINGS = [
         Binding("end", "follow", "Follow", show=False),
         Binding("home", "first", "First", show=False),
@@ -162,9 +163,13 @@ class FitTable(DataTable):
             elif self.following:
                 self.to_row(self.row_count - 1)
             return
-        for (column, width), value in zip(self.layout_widths, self.drawn(row)):
-            if old.get(column.key) != row.get(column.key):
-                self.update_cell(key, column.key, value)
+        changed = [(column.key, value) for (column, _), value in zip(self.layout_widths, self.drawn(row))
+                   if old.get(column.key) != row.get(column.key)]
+        if changed:
+            with self.row_only():
+                for column_key, value in changed:
+                    self.update_cell(key, column_key, value)
+            self.refresh_row(self.get_row_index(key))
 
     def drop(self, keys: Iterable[str]) -> None:
         selected = self.selected_key()
@@ -194,6 +199,21 @@ class FitTable(DataTable):
     def to_row(self, index: int) -> None:
         with self.own_move():
             self.move_cursor(row=index, animate=False)
+
+    @contextlib.contextmanager
+    def row_only(self) -> Iterator[None]:
+        """update_cell() repaints the whole table; a changed row needs only its own line
+        (while bytes flow, the table is otherwise repainted twice a second, every line)."""
+        self.whole_refresh_held = True
+        try:
+            yield
+        finally:
+            self.whole_refresh_held = False
+
+    def refresh(self, *regions, **kwargs):
+        if self.whole_refresh_held and not regions and not kwargs:
+            return self
+        return super().refresh(*regions, **kwargs)
 
     @contextlib.contextmanager
     def own_move(self) -> Iterator[None]:
