@@ -265,7 +265,7 @@ class FaultConsole(App[None]):
         if not session:
             self.notify("No session selected: pick a row of Sessions, Transfers or the report.")
             return
-        events = [e for e in self.server.history.since(0) if e.session == session]
+        events = self.server.history.since(0, session=session)
         self.transcript = TranscriptScreen(session, header_for(session, events), events,
                                            self.accounts_of(session))
         self.push_screen(self.transcript)

@@ -7,8 +7,10 @@ batches. When a reader falls behind, the oldest events are dropped and counted.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
+import operator
 import threading
 import time
 from collections import deque
@@ -146,24 +148,34 @@ class Subscription:
 
 class EventHistory:
     """The last ``maxlen`` events for readers that ask "what happened since seq N?"
-    (the control API, tests); transfer.progress is left out. Safe from any thread."""
+    (the control API, tests, transcripts); transfer.progress is left out. Safe from any
+    thread.
+
+    It keeps each event as the bus recorded it, one flat tuple of strings and numbers,
+    which the garbage collector stops tracking (a dict or a tuple per field in it would
+    keep it tracked, or count as more objects), where 100,000 Events (objects of 44 slots each) would make every full
+    collection walk them all (70 ms a collection, measured in a flood of small transfers).
+    Events are made again for what a reader asks for."""
 
     def __init__(self, bus: EventBus, maxlen: int = 100_000) -> None:
-        self._feed = bus.subscribe(maxlen=maxlen)
-        self._events: deque[Event] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
+        self._records = bus.record(maxlen)
 
-    def since(self, seq: int = 0, kind: str | None = None) -> list[Event]:
-        """Events after ``seq``, oldest first (optionally of one kind)."""
-        with self._lock:
-            self._events.extend(e for e in self._feed.drain() if e.kind != PROGRESS)
-            newer = []
-            for event in reversed(self._events):
-                if event.seq <= seq:
-                    break
-                newer.append(event)
-        newer.reverse()
-        return newer if kind is None else [e for e in newer if e.kind == kind]
+    def since(self, seq: int = 0, kind: str | None = None, session: int | None = None) -> list[Event]:
+        """Events after ``seq``, oldest first (optionally of one kind, of one session)."""
+        records = list(self._records)  # (one C-level copy: the server thread appends meanwhile)
+        newer = records[bisect.bisect_right(records, seq, key=_SEQ):]
+        return [_event(record) for record in newer
+                if (kind is None or record[2] == kind) and (session is None or record[3] == session)]
+
+
+_SEQ = operator.itemgetter(0)
+
+
+def _event(record: tuple) -> Event:
+    seq, when, kind, session, n = record[:5]
+    event = _EventDraft(seq, when, kind, session, **dict(zip(record[5:5 + n], record[5 + n:])))
+    event.__class__ = Event
+    return event
 
 
 class EventBus:
@@ -172,6 +184,7 @@ class EventBus:
     def __init__(self) -> None:
         self._seq = itertools.count(1)
         self._subs: tuple[Subscription, ...] = ()
+        self._records: tuple[deque, ...] = ()
         self._lock = threading.Lock()
 
     def subscribe(self, maxlen: int = 10_000) -> Subscription:
@@ -184,9 +197,21 @@ class EventBus:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not sub)
 
+    def record(self, maxlen: int) -> deque:
+        """A bounded record of every event but transfer.progress, each one flat tuple:
+        ``(seq, time, kind, session, n, n field names, their n values)`` (EventHistory)."""
+        records: deque = deque(maxlen=maxlen)
+        with self._lock:
+            self._records = (*self._records, records)
+        return records
+
     def emit(self, kind: str, session: int = 0, **fields) -> Event:
-        event = _EventDraft(next(self._seq), time.time(), kind, session, **fields)
+        seq, when = next(self._seq), time.time()
+        event = _EventDraft(seq, when, kind, session, **fields)
         event.__class__ = Event  # frozen from here on (see _EventDraft)
         for sub in self._subs:
             sub.put(event)
+        if kind != PROGRESS:
+            for records in self._records:
+                records.append((seq, when, kind, session, len(fields), *fields, *fields.values()))
         return event

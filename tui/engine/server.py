@@ -38,7 +38,7 @@ from .sessions import Session, SessionTracker
 from .settings import Settings
 
 PROGRESS_INTERVAL = 0.25  # seconds between transfer.progress events (and for= expiry checks)
-REPORT_QUEUE = 200_000  # events waiting for the report; folded early when half full
+REPORT_QUEUE = 200_000  # events waiting for the report (folded every PROGRESS_INTERVAL)
 
 
 class ServerError(Exception):
@@ -488,8 +488,13 @@ class FaultServer:
         self.board.expire()  # rules whose for= ran out show as spent
         with self._tracker_lock:  # keep the session model current even when nobody asks
             self._tracker.apply(self._tracker_feed.drain())
-        if len(self._report_feed) > REPORT_QUEUE // 2:  # nobody reads the report: fold it here
-            with self._report_lock:
+        # fold the report's events as they come, so they die young: events kept for seconds
+        # are what makes the garbage collector's full passes long (a reader folding
+        # meanwhile does it: the loop never waits for one)
+        if self._report_lock.acquire(blocking=False):
+            try:
                 self._settled += self._report.apply(self._report_feed.drain())
+            finally:
+                self._report_lock.release()
         for channel in list(self.running):  # (a throttled one is out of the loop meanwhile)
             channel.report_progress()
