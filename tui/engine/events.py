@@ -153,8 +153,8 @@ class EventHistory:
 
     It keeps each event as the bus recorded it, one flat tuple of strings and numbers,
     which the garbage collector stops tracking (a dict or a tuple per field in it would
-    keep it tracked, or count as more objects), where 100,000 Events (objects of 44 slots each) would make every full
-    collection walk them all (70 ms a collection, measured in a flood of small transfers).
+    keep it tracked, or count as more objects), where 100,000 Events (44 slots each) would
+    make every full collection walk them all (70 ms a collection, in a flood of transfers).
     Events are made again for what a reader asks for."""
 
     def __init__(self, bus: EventBus, maxlen: int = 100_000) -> None:
@@ -173,8 +173,12 @@ _SEQ = operator.itemgetter(0)
 
 def _event(record: tuple) -> Event:
     seq, when, kind, session, n = record[:5]
-    event = _EventDraft(seq, when, kind, session, **dict(zip(record[5:5 + n], record[5 + n:])))
-    event.__class__ = Event
+    return _made(seq, when, kind, session, dict(zip(record[5:5 + n], record[5 + n:])))
+
+
+def _made(seq: int, when: float, kind: str, session: int, fields: dict) -> Event:
+    event = _EventDraft(seq, when, kind, session, **fields)
+    event.__class__ = Event  # frozen from here on (see _EventDraft)
     return event
 
 
@@ -207,8 +211,7 @@ class EventBus:
 
     def emit(self, kind: str, session: int = 0, **fields) -> Event:
         seq, when = next(self._seq), time.time()
-        event = _EventDraft(seq, when, kind, session, **fields)
-        event.__class__ = Event  # frozen from here on (see _EventDraft)
+        event = _made(seq, when, kind, session, fields)
         for sub in self._subs:
             sub.put(event)
         if kind != PROGRESS:
